@@ -1,0 +1,349 @@
+//! Command-line definitions (clap derive) and nothing else: the doc comments are the help.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes (Terraform's convention):
+  0    success; with --detailed-exitcode: success and no changes
+  1    error
+  2    success with changes pending (only with --detailed-exitcode)
+  130  interrupted (SIGINT); 143: terminated (SIGTERM)
+
+Registry address and credentials follow MLflow's conventions: --registry-uri or
+MLFLOW_TRACKING_URI; MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME /
+MLFLOW_TRACKING_PASSWORD (basic); MLFLOW_TRACKING_INSECURE_TLS=true;
+MLFLOW_TRACKING_SERVER_CERT_PATH (CA bundle). Secrets never appear in output or logs.";
+
+/// Keep an MLflow Model Registry in the state that YAML manifests in git declare.
+#[derive(Debug, Parser)]
+#[command(name = "mlreg", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// MLflow tracking server URL (the registry lives there).
+    #[arg(
+        long,
+        global = true,
+        env = "MLFLOW_TRACKING_URI",
+        value_name = "URL",
+        help_heading = "Registry"
+    )]
+    pub registry_uri: Option<String>,
+
+    /// Per-request timeout of registry calls.
+    #[arg(long, global = true, env = "MLREG_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, help_heading = "Registry")]
+    pub request_timeout: Duration,
+
+    /// When to color output.
+    #[arg(long, global = true, env = "MLREG_COLOR", value_enum, default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    pub color: ColorChoice,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, env = "MLREG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = "Output")]
+    pub log_format: LogFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check the manifests, offline (no network).
+    Validate(DirArgs),
+    /// Show what `reconcile` would change (same as `reconcile --dry-run`).
+    Plan(PlanArgs),
+    /// Compute the plan and apply it: transitions, alias moves, archives; then verify.
+    Reconcile(ReconcileArgs),
+    /// Run as a daemon: apply manifest changes as they land and report (or heal) drift.
+    Watch(WatchArgs),
+    /// List a model's versions with stage, aliases, run, source and age.
+    Versions(VersionsArgs),
+    /// Summarize a model: description, tags, stages, aliases, manifest, drift.
+    Info(InfoArgs),
+    /// Edit the manifest so the version(s) in one stage move to another; print the diff.
+    Promote(PromoteArgs),
+    /// Edit the manifest to put VERSION in STAGE; print the diff.
+    SetStage(SetStageArgs),
+    /// Write manifests from the live registry (to adopt mlreg on an existing registry).
+    Export(ExportArgs),
+    /// Print the model URI to serve: Production, else Staging, else the local fallback.
+    Resolve(ResolveArgs),
+    /// Print the JSON Schema (draft-07) of the manifest format.
+    Schema,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// The desired-state directory.
+#[derive(Debug, Clone, Args)]
+pub struct DirArgs {
+    /// Directory of manifests (read recursively).
+    #[arg(
+        long,
+        env = "MLREG_DIR",
+        default_value = "desired-state",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+}
+
+/// Options of `plan` (and the planning half of `reconcile`).
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The desired-state directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Only this model (repeatable).
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Output format.
+    #[arg(long, short, env = "MLREG_OUTPUT", value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Exit 2 when changes are pending, 0 when none, 1 on error (Terraform's convention).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Options of `reconcile`.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// The planning options.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Only show the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to apply a plan of more than N changes.
+    #[arg(long, env = "MLREG_MAX_CHANGES", value_name = "N")]
+    pub max_changes: Option<usize>,
+    /// How many models to apply at once (one write at a time per model).
+    #[arg(long, env = "MLREG_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Do not tag transitioned versions with `mlreg.transition`.
+    #[arg(long)]
+    pub no_annotate: bool,
+}
+
+/// Options of `watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// The desired-state directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Resync against the registry this often (with jitter).
+    #[arg(long, env = "MLREG_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Address of the health, readiness, metrics and status endpoints.
+    #[arg(long, env = "MLREG_LISTEN", default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// Revert drift found in the registry (otherwise it is only reported).
+    #[arg(long)]
+    pub self_heal: bool,
+    /// Refuse to apply a plan of more than N changes.
+    #[arg(long, env = "MLREG_MAX_CHANGES", value_name = "N")]
+    pub max_changes: Option<usize>,
+    /// Poll the directory instead of relying on filesystem events (network mounts).
+    #[arg(long)]
+    pub poll: bool,
+    /// Do not tag transitioned versions with `mlreg.transition`.
+    #[arg(long)]
+    pub no_annotate: bool,
+}
+
+/// Options of `versions`.
+#[derive(Debug, Clone, Args)]
+pub struct VersionsArgs {
+    /// The registered model.
+    pub model: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = TableOutput::Table)]
+    pub output: TableOutput,
+}
+
+/// Options of `info`.
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// The registered model.
+    pub model: String,
+    /// The desired-state directory (to name the managing manifest and show drift).
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = TableOutput::Table)]
+    pub output: TableOutput,
+}
+
+/// Options of `promote`.
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    /// The registered model.
+    pub model: String,
+    /// The stage whose version(s) move.
+    #[arg(long, default_value = "Staging")]
+    pub from: String,
+    /// The stage they move to.
+    #[arg(long, default_value = "Production")]
+    pub to: String,
+    /// The desired-state directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Print the diff without writing the file.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `set-stage`.
+#[derive(Debug, Clone, Args)]
+pub struct SetStageArgs {
+    /// The registered model.
+    pub model: String,
+    /// The version number.
+    pub version: u64,
+    /// Staging, Production, or Archived/None to take the version out of `stages`.
+    pub stage: String,
+    /// The desired-state directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Print the diff without writing the file.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Only this model (repeatable); default: every model.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Directory to write manifests into.
+    #[arg(long, default_value = "desired-state")]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `resolve`.
+#[derive(Debug, Clone, Args)]
+pub struct ResolveArgs {
+    /// The registered model.
+    pub model: String,
+    /// The preferred stage.
+    #[arg(long, default_value = "Production")]
+    pub stage: String,
+    /// The desired-state directory (for the local fallback).
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = TableOutput::Table)]
+    pub output: TableOutput,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Output formats of `plan` and `reconcile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    /// Terraform-like text, colored on a terminal.
+    Text,
+    /// A versioned JSON document for tools.
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+}
+
+/// Output formats of the read commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableOutput {
+    /// A table for people.
+    Table,
+    /// JSON for tools.
+    Json,
+}
+
+/// When to color output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Parses `90s`, `5m`, `1h`, `250ms` or a bare number of seconds.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let input = input.trim();
+    let split = input
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(input.len());
+    let (number, unit) = input.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{input}` is not a duration (examples: 250ms, 30s, 5m, 1h)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("`{input}` is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

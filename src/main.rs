@@ -1,0 +1,30 @@
+//! The `mlreg` binary: parse arguments, set up logging, build the runtime, run, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mlreg::cli::Cli;
+use mlreg::exit::ExitStatus;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    mlreg::commands::init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitStatus::Failure.into();
+        }
+    };
+    let status = match runtime.block_on(mlreg::run(cli)) {
+        Ok(status) => status,
+        Err(error) => {
+            mlreg::commands::report_error(&error);
+            ExitStatus::Failure
+        }
+    };
+    status.into()
+}

@@ -1,0 +1,1 @@
+//! Serde types mirroring the YAML of one manifest document.

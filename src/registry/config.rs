@@ -1,0 +1,232 @@
+//! Where the registry is and how to authenticate, following MLflow's own conventions.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Error, Result};
+
+/// Credentials sent with every request.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No `Authorization` header.
+    None,
+    /// `Authorization: Bearer <token>` (`MLFLOW_TRACKING_TOKEN`).
+    Bearer(String),
+    /// HTTP basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+// Hand-written so a token or password can never reach a log line through `{:?}`.
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Auth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+/// Everything needed to build a registry client.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Base URL of the tracking server, without credentials (`http://127.0.0.1:5000`).
+    pub base_url: url::Url,
+    /// Credentials.
+    pub auth: Auth,
+    /// Accept any TLS certificate (`MLFLOW_TRACKING_INSECURE_TLS=true`).
+    pub insecure_tls: bool,
+    /// A PEM CA bundle to trust (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
+    pub ca_cert_path: Option<PathBuf>,
+    /// Timeout to establish a connection.
+    pub connect_timeout: Duration,
+    /// Timeout of one request, response included.
+    pub request_timeout: Duration,
+    /// How many times a retryable call is retried.
+    pub max_retries: usize,
+    /// First backoff delay; doubled each retry, with jitter.
+    pub min_backoff: Duration,
+    /// Longest backoff delay (also caps `Retry-After`).
+    pub max_backoff: Duration,
+    /// Page size of registered-model searches (MLflow allows at most 1000).
+    pub model_page_size: u32,
+    /// Page size of model-version searches (MLflow allows at most 200 000).
+    pub version_page_size: u32,
+}
+
+impl RegistryConfig {
+    /// Defaults for `base_url` with no credentials.
+    pub fn new(base_url: url::Url) -> Self {
+        RegistryConfig {
+            base_url,
+            auth: Auth::None,
+            insecure_tls: false,
+            ca_cert_path: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 5,
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            model_page_size: 1000,
+            version_page_size: 10_000,
+        }
+    }
+
+    /// Builds the configuration from `--registry-uri` (or `MLFLOW_TRACKING_URI`) and the
+    /// `MLFLOW_TRACKING_*` environment variables, read through `env` so tests can inject them.
+    ///
+    /// Credentials embedded in the URL (`https://user:pass@host`) are moved into [`Auth`]
+    /// and removed from the URL so they can never be printed. As in MLflow's Python client,
+    /// username/password win over a token when both are set.
+    pub fn from_env(uri: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let uri = uri
+            .map(str::to_owned)
+            .or_else(|| env("MLFLOW_TRACKING_URI"))
+            .filter(|uri| !uri.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Config(
+                    "no registry address: pass --registry-uri or set MLFLOW_TRACKING_URI \
+                     (for example http://127.0.0.1:5000)"
+                        .into(),
+                )
+            })?;
+        let mut base_url = url::Url::parse(uri.trim()).map_err(|error| {
+            Error::Config(format!(
+                "registry address is not a URL ({error}); expected e.g. http://127.0.0.1:5000"
+            ))
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") {
+            return Err(Error::Config(format!(
+                "registry address must be http:// or https://, not {}://",
+                base_url.scheme()
+            )));
+        }
+        let url_user = (!base_url.username().is_empty()).then(|| base_url.username().to_owned());
+        let url_password = base_url.password().map(str::to_owned);
+        // Both calls only fail for URLs that cannot carry credentials, excluded above.
+        let _ = base_url.set_username("");
+        let _ = base_url.set_password(None);
+
+        let non_empty = |name: &str| env(name).filter(|value| !value.is_empty());
+        let username = non_empty("MLFLOW_TRACKING_USERNAME").or(url_user);
+        let password = non_empty("MLFLOW_TRACKING_PASSWORD").or(url_password);
+        let auth = match (username, password, non_empty("MLFLOW_TRACKING_TOKEN")) {
+            (Some(username), Some(password), _) => Auth::Basic { username, password },
+            (Some(_), None, _) | (None, Some(_), _) => {
+                return Err(Error::Config(
+                    "set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or neither"
+                        .into(),
+                ));
+            }
+            (None, None, Some(token)) => Auth::Bearer(token),
+            (None, None, None) => Auth::None,
+        };
+        let insecure_tls = match non_empty("MLFLOW_TRACKING_INSECURE_TLS").as_deref() {
+            None => false,
+            Some(value) if value.eq_ignore_ascii_case("true") || value == "1" => true,
+            Some(value) if value.eq_ignore_ascii_case("false") || value == "0" => false,
+            Some(value) => {
+                return Err(Error::Config(format!(
+                    "MLFLOW_TRACKING_INSECURE_TLS must be true or false, not `{value}`"
+                )));
+            }
+        };
+        let ca_cert_path = non_empty("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from);
+        if insecure_tls && ca_cert_path.is_some() {
+            return Err(Error::Config(
+                "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set"
+                    .into(),
+            ));
+        }
+        Ok(RegistryConfig {
+            auth,
+            insecure_tls,
+            ca_cert_path,
+            ..RegistryConfig::new(base_url)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn requires_an_address() {
+        let error = RegistryConfig::from_env(None, env(&[])).expect_err("no address");
+        assert!(error.to_string().contains("MLFLOW_TRACKING_URI"));
+    }
+
+    #[test]
+    fn basic_wins_over_token_and_secrets_are_redacted() {
+        let config = RegistryConfig::from_env(
+            Some("http://127.0.0.1:5000"),
+            env(&[
+                ("MLFLOW_TRACKING_USERNAME", "alice"),
+                ("MLFLOW_TRACKING_PASSWORD", "s3cret-pw"),
+                ("MLFLOW_TRACKING_TOKEN", "tok-123"),
+            ]),
+        )
+        .expect("valid");
+        assert!(matches!(config.auth, Auth::Basic { .. }));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
+        assert!(!debug.contains("tok-123"), "{debug}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_moved_out_of_it() {
+        let config =
+            RegistryConfig::from_env(Some("https://bob:hunter2@mlflow.example:8443/"), env(&[]))
+                .expect("valid");
+        assert_eq!(config.base_url.as_str(), "https://mlflow.example:8443/");
+        assert_eq!(
+            config.auth,
+            Auth::Basic {
+                username: "bob".into(),
+                password: "hunter2".into()
+            }
+        );
+    }
+
+    #[test]
+    fn token_and_tls_flags() {
+        let config = RegistryConfig::from_env(
+            Some("https://h"),
+            env(&[
+                ("MLFLOW_TRACKING_TOKEN", "tok"),
+                ("MLFLOW_TRACKING_INSECURE_TLS", "TRUE"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.auth, Auth::Bearer("tok".into()));
+        assert!(config.insecure_tls);
+        let both = RegistryConfig::from_env(
+            Some("https://h"),
+            env(&[
+                ("MLFLOW_TRACKING_INSECURE_TLS", "true"),
+                ("MLFLOW_TRACKING_SERVER_CERT_PATH", "/ca.pem"),
+            ]),
+        );
+        assert!(both.is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! Errors of the registry layer, typed by MLflow's `error_code`.
+//!
+//! Messages never contain credentials: the client's URL has no userinfo, and
+//! authorization headers are never formatted.
+
+/// `Result` with the registry [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed registry call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error status.
+    #[error("{method} {endpoint}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Api {
+        /// HTTP method.
+        method: &'static str,
+        /// The endpoint path after `/api/2.0/mlflow`.
+        endpoint: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// MLflow's `error_code` (`RESOURCE_DOES_NOT_EXIST`, ...), when the body was JSON.
+        code: Option<String>,
+        /// MLflow's message, or the start of a non-JSON body.
+        message: String,
+    },
+    /// The request could not be sent or its response not received.
+    #[error("{method} {endpoint}: {source}")]
+    Transport {
+        /// HTTP method.
+        method: &'static str,
+        /// The endpoint path.
+        endpoint: &'static str,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The response body was not what MLflow sends.
+    #[error("{endpoint}: unexpected response: {detail}")]
+    Decode {
+        /// The endpoint path.
+        endpoint: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The registry changed under a paged read, or answered inconsistently.
+    #[error("inconsistent read of the registry: {0}")]
+    Inconsistent(String),
+    /// The client could not be configured.
+    #[error("registry configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// MLflow's `error_code`, when the server sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the error says the model, version or alias does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api { status: 404, .. })
+            || self.code() == Some("RESOURCE_DOES_NOT_EXIST")
+    }
+
+    /// Whether the server rejected the credentials (HTTP 401/403).
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            Error::Api {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! An in-memory registry for unit tests of apply.

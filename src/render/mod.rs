@@ -1,0 +1,1 @@
+//! Rendering plans, reports and tables.
