@@ -1,0 +1,7 @@
+//! Integration tests: the `mlreg` binary and the MLflow client against a real MLflow server.
+//!
+//! One MLflow server is started per test binary, on first use (see `support`); tests
+//! isolate themselves by model-name prefix. Tests that need no server (manifest
+//! validation) never start one.
+
+mod support;

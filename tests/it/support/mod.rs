@@ -1,0 +1,1 @@
+//! Shared test support: the MLflow server, unique names, running the binary.
