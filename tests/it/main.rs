@@ -5,3 +5,7 @@
 //! validation) never start one.
 
 mod support;
+mod reconcile;
+mod registry;
+mod validate;
+mod versions;

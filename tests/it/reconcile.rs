@@ -1,0 +1,1 @@
+//! `mlreg plan` and `mlreg reconcile` against the real server.

@@ -1,0 +1,1 @@
+//! The MLflow REST client against the real server.

@@ -1,0 +1,1 @@
+//! `mlreg validate` and `mlreg schema` (offline).

@@ -1,0 +1,1 @@
+//! `mlreg versions` and `mlreg info` against the real server.
