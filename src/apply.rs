@@ -1,1 +1,587 @@
-//! Executing a plan through a registry.
+//! Executing a plan through a registry; returns a report and never prints.
+//!
+//! Models are independent and applied concurrently (bounded by
+//! [`ApplyOptions::concurrency`]); within one model the changes run one at a time, in plan
+//! order, because MLflow's stage transitions are unsafe when concurrent on one model.
+//!
+//! For each model with changes:
+//! 1. re-read the model; if it no longer matches what the plan was computed from, re-plan it
+//!    (stale-plan protection);
+//! 2. apply its changes in order, tagging each transitioned version with `mlreg.transition`
+//!    (unless annotations are off). The first failed change stops that model — the rest are
+//!    reported as skipped, so a failed promotion never leads to archiving the version it was
+//!    meant to replace — while the other models go on;
+//! 3. re-read the model and plan again: anything left is reported as "did not converge".
+//!
+//! Cancellation (first SIGINT/SIGTERM) lets the change in flight finish and skips the rest.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::DesiredState;
+use crate::plan::{Action, Change, ModelPlan, Plan, plan_model};
+use crate::registry::Registry;
+use crate::stage::Stage;
+
+/// The version tag that records each transition mlreg makes.
+pub const AUDIT_TAG: &str = "mlreg.transition";
+
+/// How to apply.
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// How many models to apply at once.
+    pub concurrency: usize,
+    /// The audit annotation, or `None` for `--no-annotate`.
+    pub annotate: Option<Annotation>,
+    /// Cancelled on the first interrupt: finish the change in flight, skip the rest.
+    pub cancel: CancellationToken,
+    /// The current time as RFC 3339 (injected so apply stays testable).
+    pub clock: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl std::fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("concurrency", &self.concurrency)
+            .field("annotate", &self.annotate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApplyOptions {
+    /// Defaults: 8 models at once, annotations with no commit, the system clock.
+    pub fn new() -> Self {
+        ApplyOptions {
+            concurrency: 8,
+            annotate: Some(Annotation::default()),
+            cancel: CancellationToken::new(),
+            clock: Arc::new(now_rfc3339),
+        }
+    }
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The current UTC time in RFC 3339.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// What the audit tag records besides from, to and when.
+#[derive(Debug, Clone, Default)]
+pub struct Annotation {
+    /// The git commit of the manifests, when they live in a git checkout.
+    pub commit: Option<String>,
+}
+
+/// The value of the `mlreg.transition` tag.
+#[derive(Debug, Clone, Serialize)]
+struct AuditRecord<'a> {
+    from: Stage,
+    to: Stage,
+    when: &'a str,
+    manifest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<&'a str>,
+}
+
+/// What happened to one change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// The write succeeded.
+    Applied,
+    /// The write failed.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Not attempted: an earlier change of the model failed, or the run was interrupted.
+    Skipped,
+}
+
+/// One change and what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+    /// What happened.
+    pub result: OutcomeStatus,
+    /// Set when the transition succeeded but its audit tag could not be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotation_error: Option<String>,
+}
+
+/// How one model ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// Nothing to do.
+    InSync,
+    /// Every change applied and the re-read matches the manifest.
+    Converged,
+    /// A read or write failed, or the model did not converge.
+    Failed,
+    /// The run was interrupted before the model finished.
+    Interrupted,
+}
+
+/// The result of applying one model's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// The registered model.
+    pub model: String,
+    /// Its manifest.
+    pub manifest: PathBuf,
+    /// How it ended.
+    pub status: ModelStatus,
+    /// Whether the registry had changed since planning, so the model was re-planned.
+    pub replanned: bool,
+    /// Every change attempted or skipped, in order.
+    pub outcomes: Vec<Outcome>,
+    /// A failed read, or why the model did not converge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Changes still needed after applying (verification); empty when converged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remaining: Vec<Change>,
+    /// Problems found when re-planning (a version deleted meanwhile, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The result of a whole apply.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyReport {
+    /// One report per model with changes, in name order.
+    pub models: Vec<ModelReport>,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// Whether every model converged (or was in sync) and nothing was interrupted.
+    pub fn is_success(&self) -> bool {
+        !self.interrupted
+            && self
+                .models
+                .iter()
+                .all(|m| matches!(m.status, ModelStatus::InSync | ModelStatus::Converged))
+    }
+
+    /// Every outcome.
+    pub fn outcomes(&self) -> impl Iterator<Item = (&ModelReport, &Outcome)> {
+        self.models
+            .iter()
+            .flat_map(|m| m.outcomes.iter().map(move |o| (m, o)))
+    }
+
+    /// How many changes were applied, failed and skipped.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for (_, outcome) in self.outcomes() {
+            match outcome.result {
+                OutcomeStatus::Applied => counts.0 += 1,
+                OutcomeStatus::Failed { .. } => counts.1 += 1,
+                OutcomeStatus::Skipped => counts.2 += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Called after every change attempted: for progress bars and logs.
+pub type Progress<'a> = &'a (dyn Fn(&str, &Outcome) + Send + Sync);
+
+/// Applies `plan` (computed from `desired`) through `registry`.
+pub async fn apply<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: Progress<'_>,
+) -> ApplyReport {
+    let concurrency = options.concurrency.max(1);
+    let mut models: Vec<ModelReport> = stream::iter(
+        plan.models
+            .iter()
+            .filter(|model| !model.is_in_sync())
+            .map(|model| apply_model(registry, desired, model, options, progress)),
+    )
+    .buffer_unordered(concurrency)
+    .collect()
+    .await;
+    models.sort_by(|a, b| a.model.cmp(&b.model));
+    ApplyReport {
+        interrupted: options.cancel.is_cancelled(),
+        models,
+    }
+}
+
+async fn apply_model<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    planned: &ModelPlan,
+    options: &ApplyOptions,
+    progress: Progress<'_>,
+) -> ModelReport {
+    let span = tracing::info_span!("apply", model = %planned.model);
+    let _entered = span.enter();
+    let mut report = ModelReport {
+        model: planned.model.clone(),
+        manifest: planned.manifest.clone(),
+        status: ModelStatus::Failed,
+        replanned: false,
+        outcomes: Vec::new(),
+        error: None,
+        remaining: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let skip_all = |changes: &[Change]| {
+        changes
+            .iter()
+            .map(|change| Outcome {
+                change: change.clone(),
+                result: OutcomeStatus::Skipped,
+                annotation_error: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    if options.cancel.is_cancelled() {
+        report.status = ModelStatus::Interrupted;
+        report.outcomes = skip_all(&planned.changes);
+        return report;
+    }
+    let Some(desired_model) = desired.models.get(&planned.model) else {
+        report.error = Some("the model is no longer in the desired state".into());
+        report.outcomes = skip_all(&planned.changes);
+        return report;
+    };
+
+    // 1. Stale-plan protection.
+    let current = match registry.model(&planned.model).await {
+        Ok(current) => current,
+        Err(error) => {
+            report.error = Some(format!("re-reading the model before applying: {error}"));
+            report.outcomes = skip_all(&planned.changes);
+            return report;
+        }
+    };
+    let changes = if current == planned.basis {
+        planned.changes.clone()
+    } else {
+        tracing::info!("the registry changed since planning; re-planning");
+        report.replanned = true;
+        match plan_model(desired_model, current.as_ref()) {
+            Ok(replanned) => replanned.changes,
+            Err(diagnostics) => {
+                report.error = Some(
+                    "the registry changed since planning and the manifest no longer applies"
+                        .into(),
+                );
+                report.diagnostics = diagnostics;
+                report.outcomes = skip_all(&planned.changes);
+                return report;
+            }
+        }
+    };
+
+    // 2. Apply in order; stop the model at the first failure.
+    let mut failed = false;
+    for (index, change) in changes.iter().enumerate() {
+        if options.cancel.is_cancelled() {
+            report.status = ModelStatus::Interrupted;
+            report.outcomes.extend(skip_all(&changes[index..]));
+            return report;
+        }
+        let outcome = execute(registry, &planned.model, desired_model.origin.file.display().to_string(), change, options).await;
+        progress(&planned.model, &outcome);
+        if let OutcomeStatus::Failed { error } = &outcome.result {
+            tracing::warn!(change = ?change.action, %error, "change failed");
+            failed = true;
+            report.outcomes.push(outcome);
+            report.outcomes.extend(skip_all(&changes[index + 1..]));
+            break;
+        }
+        report.outcomes.push(outcome);
+    }
+    if failed {
+        report.error = Some("a change failed; the model's later changes were skipped".into());
+        return report;
+    }
+
+    // 3. Verify convergence.
+    match registry.model(&planned.model).await {
+        Err(error) => report.error = Some(format!("re-reading the model to verify: {error}")),
+        Ok(after) => match plan_model(desired_model, after.as_ref()) {
+            Ok(verification) if verification.is_in_sync() => {
+                report.status = ModelStatus::Converged;
+            }
+            Ok(verification) => {
+                report.error = Some(format!(
+                    "did not converge: {} change(s) still needed after applying (someone may be \
+                     changing the registry at the same time)",
+                    verification.changes.len()
+                ));
+                report.remaining = verification.changes;
+            }
+            Err(diagnostics) => {
+                report.error = Some("verification found the manifest no longer applies".into());
+                report.diagnostics = diagnostics;
+            }
+        },
+    }
+    report
+}
+
+async fn execute<R: Registry>(
+    registry: &R,
+    model: &str,
+    manifest: String,
+    change: &Change,
+    options: &ApplyOptions,
+) -> Outcome {
+    let result = match &change.action {
+        Action::CreateModel { description, tags } => {
+            registry.create_model(model, description.as_deref(), tags).await
+        }
+        Action::SetDescription { to, .. } => registry.update_description(model, to).await,
+        Action::SetModelTag { key, to, .. } => registry.set_model_tag(model, key, to).await,
+        Action::SetVersionTag {
+            version, key, to, ..
+        } => registry.set_version_tag(model, *version, key, to).await,
+        Action::Transition { version, to, .. } => registry.transition(model, *version, *to).await,
+        Action::SetAlias { alias, to, .. } => registry.set_alias(model, alias, *to).await,
+        Action::DeleteAlias { alias, .. } => registry.delete_alias(model, alias).await,
+    };
+    let mut outcome = Outcome {
+        change: change.clone(),
+        result: match result {
+            Ok(()) => OutcomeStatus::Applied,
+            Err(error) => OutcomeStatus::Failed {
+                error: error.to_string(),
+            },
+        },
+        annotation_error: None,
+    };
+    if let (OutcomeStatus::Applied, Action::Transition { version, from, to }, Some(annotation)) =
+        (&outcome.result, &change.action, &options.annotate)
+    {
+        let when = (options.clock)();
+        let record = AuditRecord {
+            from: *from,
+            to: *to,
+            when: &when,
+            manifest,
+            commit: annotation.commit.as_deref(),
+        };
+        let value = serde_json::to_string(&record).unwrap_or_default();
+        if let Err(error) = registry
+            .set_version_tag(model, *version, AUDIT_TAG, &value)
+            .await
+        {
+            tracing::warn!(%error, version, "the transition succeeded but its audit tag was not written");
+            outcome.annotation_error = Some(error.to_string());
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::diagnostic::Origin;
+    use crate::manifest::{DesiredModel, Retention, VersionRef};
+    use crate::plan::{Selection, plan as compute_plan};
+    use crate::registry::fake::FakeRegistry;
+    use Stage::{Archived, None as NoStage, Production, Staging};
+
+    fn desired(models: Vec<DesiredModel>) -> DesiredState {
+        DesiredState {
+            models: models.into_iter().map(|m| (m.name.clone(), m)).collect(),
+            ..DesiredState::default()
+        }
+    }
+
+    fn model(name: &str, production: &[u64], staging: &[u64]) -> DesiredModel {
+        let refs = |versions: &[u64]| {
+            versions
+                .iter()
+                .map(|v| VersionRef {
+                    version: *v,
+                    origin: Origin::new("m.yaml", 1, 1),
+                })
+                .collect::<Vec<_>>()
+        };
+        DesiredModel {
+            name: name.into(),
+            origin: Origin::new(format!("{name}.yaml"), 4, 9),
+            description: None,
+            tags: BTreeMap::new(),
+            stages: Some(BTreeMap::from([
+                (Production, refs(production)),
+                (Staging, refs(staging)),
+            ])),
+            aliases: None,
+            versions: BTreeMap::new(),
+            retention: None,
+            serving: None,
+        }
+    }
+
+    fn options() -> ApplyOptions {
+        ApplyOptions {
+            clock: Arc::new(|| "2026-11-28T00:00:00Z".to_string()),
+            annotate: Some(Annotation {
+                commit: Some("abc123".into()),
+            }),
+            ..ApplyOptions::new()
+        }
+    }
+
+    fn stages_of(registry: &FakeRegistry, name: &str) -> Vec<(u64, Stage)> {
+        registry.state().models[name]
+            .versions
+            .values()
+            .map(|v| (v.version, v.stage))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn applies_in_order_annotates_and_converges() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Production), (2, Staging), (3, NoStage)]);
+        let mut m = model("m", &[2], &[3]);
+        m.retention = Some(Retention { keep_latest: 0 });
+        let desired = desired(vec![m]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert_eq!(
+            stages_of(&registry, "m"),
+            vec![(1, Archived), (2, Production), (3, Staging)]
+        );
+        assert_eq!(
+            registry.writes(),
+            vec![
+                "transition m 2 Production",
+                "set_version_tag m 2 mlreg.transition={\"from\":\"Staging\",\"to\":\"Production\",\"when\":\"2026-11-28T00:00:00Z\",\"manifest\":\"m.yaml\",\"commit\":\"abc123\"}",
+                "transition m 3 Staging",
+                "set_version_tag m 3 mlreg.transition={\"from\":\"None\",\"to\":\"Staging\",\"when\":\"2026-11-28T00:00:00Z\",\"manifest\":\"m.yaml\",\"commit\":\"abc123\"}",
+                "transition m 1 Archived",
+                "set_version_tag m 1 mlreg.transition={\"from\":\"Production\",\"to\":\"Archived\",\"when\":\"2026-11-28T00:00:00Z\",\"manifest\":\"m.yaml\",\"commit\":\"abc123\"}",
+            ]
+        );
+        // Idempotent: planning again finds nothing, applying again writes nothing.
+        let again = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        assert!(again.is_empty());
+        let writes = registry.writes().len();
+        let report = apply(&registry, &desired, &again, &options(), &|_, _| {}).await;
+        assert!(report.is_success());
+        assert_eq!(registry.writes().len(), writes);
+    }
+
+    #[tokio::test]
+    async fn no_annotate_makes_one_write_per_change() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, NoStage)]);
+        let desired = desired(vec![model("m", &[1], &[])]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let options = ApplyOptions {
+            annotate: None,
+            ..options()
+        };
+        let report = apply(&registry, &desired, &plan, &options, &|_, _| {}).await;
+        assert!(report.is_success());
+        assert_eq!(registry.writes(), vec!["transition m 1 Production"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_promotion_never_archives_what_it_replaces_and_other_models_go_on() {
+        let registry = FakeRegistry::default();
+        registry.add_model("a", &[(1, Production), (2, NoStage)]);
+        registry.add_model("b", &[(1, NoStage)]);
+        registry.fail_writes_matching("transition a 2 Production");
+        let desired = desired(vec![model("a", &[2], &[]), model("b", &[1], &[])]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(!report.is_success());
+        assert_eq!(stages_of(&registry, "a"), vec![(1, Production), (2, NoStage)]);
+        assert_eq!(stages_of(&registry, "b"), vec![(1, Production)]);
+        let a = &report.models[0];
+        assert_eq!(a.status, ModelStatus::Failed);
+        assert!(matches!(a.outcomes[0].result, OutcomeStatus::Failed { .. }));
+        assert_eq!(a.outcomes[1].result, OutcomeStatus::Skipped);
+        assert_eq!(report.models[1].status, ModelStatus::Converged);
+        assert_eq!(report.counts(), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_stale_plan_is_recomputed_before_applying() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Production), (2, NoStage), (3, NoStage)]);
+        let desired = desired(vec![model("m", &[2], &[])]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        // Someone promotes version 3 in the UI after the plan was made.
+        registry.mutate(|snapshot| {
+            if let Some(v) = snapshot
+                .models
+                .get_mut("m")
+                .and_then(|m| m.versions.get_mut(&3))
+            {
+                v.stage = Production;
+            }
+        });
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert!(report.models[0].replanned);
+        assert_eq!(
+            stages_of(&registry, "m"),
+            vec![(1, Archived), (2, Production), (3, Archived)]
+        );
+    }
+
+    #[tokio::test]
+    async fn cancellation_skips_everything_not_started() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, NoStage)]);
+        let desired = desired(vec![model("m", &[1], &[])]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let options = options();
+        options.cancel.cancel();
+        let report = apply(&registry, &desired, &plan, &options, &|_, _| {}).await;
+        assert!(report.interrupted);
+        assert_eq!(report.models[0].status, ModelStatus::Interrupted);
+        assert!(registry.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn creates_a_missing_model() {
+        let registry = FakeRegistry::default();
+        let mut m = model("new", &[], &[]);
+        m.description = Some("fresh".into());
+        m.tags = BTreeMap::from([("team".to_string(), "ml".to_string())]);
+        let desired = desired(vec![m]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        let state = registry.state();
+        assert_eq!(state.models["new"].description, "fresh");
+        assert_eq!(state.models["new"].tags["team"], "ml");
+    }
+}

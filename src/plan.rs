@@ -1,1 +1,990 @@
 //! Planning: a pure function from (desired, observed) to an ordered list of changes.
+//!
+//! [`plan`] compares every managed model of a [`DesiredState`] with the registry's
+//! [`Snapshot`] and returns a [`Plan`]: per model, the changes that make the registry match
+//! the manifests, in the order they must be applied so that a declared stage is never left
+//! empty while it is being replaced:
+//!
+//! 1. create the model;
+//! 2. description and tags (model tags, then declared version tags);
+//! 3. transitions into Production, then into Staging;
+//! 4. alias moves, then alias removals;
+//! 5. archives of versions leaving a stage;
+//! 6. retention archives.
+//!
+//! A plan is refused as a whole (every problem is returned as a [`Diagnostic`] and nothing
+//! may be applied) when a manifest references a version that does not exist, a `runId` or
+//! `source` assertion fails, or a referenced version is not `READY`.
+//!
+//! No I/O, no clock: the same inputs always give the same plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{DesiredModel, DesiredState};
+use crate::registry::{ObservedModel, Snapshot};
+use crate::stage::Stage;
+
+/// Why a change is in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The manifest declares the model, which the registry lacks.
+    CreateModel,
+    /// The manifest declares a different description.
+    Description,
+    /// The manifest declares a different tag value.
+    Tag,
+    /// The manifest places the version in this stage.
+    Declared,
+    /// The version sits in a stage the manifest does not place it in.
+    NotDeclaredInStage,
+    /// The manifest points the alias elsewhere (or the alias is new).
+    AliasMoved,
+    /// The manifest lists aliases exhaustively and leaves this one out.
+    AliasRemoved,
+    /// The version is unassigned and older than the newest `keepLatest`.
+    Retention,
+}
+
+impl Reason {
+    /// The wording shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::CreateModel => "create model",
+            Reason::Description => "description",
+            Reason::Tag => "tag",
+            Reason::Declared => "declared",
+            Reason::NotDeclaredInStage => "not declared in stage",
+            Reason::AliasMoved => "alias moved",
+            Reason::AliasRemoved => "alias removed",
+            Reason::Retention => "retention",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One write to the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Create the registered model with its description and tags.
+    CreateModel {
+        /// The description to set, if declared.
+        description: Option<String>,
+        /// The tags to set.
+        tags: BTreeMap<String, String>,
+    },
+    /// Replace the model's description.
+    SetDescription {
+        /// The current description.
+        from: String,
+        /// The declared description.
+        to: String,
+    },
+    /// Set a registered-model tag.
+    SetModelTag {
+        /// The tag key.
+        key: String,
+        /// The current value, if the tag exists.
+        from: Option<String>,
+        /// The declared value.
+        to: String,
+    },
+    /// Set a model-version tag.
+    SetVersionTag {
+        /// The version.
+        version: u64,
+        /// The tag key.
+        key: String,
+        /// The current value, if the tag exists.
+        from: Option<String>,
+        /// The declared value.
+        to: String,
+    },
+    /// Move a version to another stage.
+    Transition {
+        /// The version.
+        version: u64,
+        /// Its current stage.
+        from: Stage,
+        /// Its new stage.
+        to: Stage,
+    },
+    /// Point an alias at a version (creating or moving it).
+    SetAlias {
+        /// The alias.
+        alias: String,
+        /// The version it points at now, if it exists.
+        from: Option<u64>,
+        /// The declared version.
+        to: u64,
+    },
+    /// Delete an alias.
+    DeleteAlias {
+        /// The alias.
+        alias: String,
+        /// The version it points at now.
+        version: u64,
+    },
+}
+
+impl Action {
+    /// Whether this moves a version into Staging or Production.
+    pub fn is_promotion(&self) -> bool {
+        matches!(self, Action::Transition { to, .. } if to.is_declarable())
+    }
+
+    /// Whether this moves a version to Archived.
+    pub fn is_archive(&self) -> bool {
+        matches!(
+            self,
+            Action::Transition {
+                to: Stage::Archived,
+                ..
+            }
+        )
+    }
+}
+
+/// One planned change: an action and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// What to do.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// The changes for one managed model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelPlan {
+    /// The registered model's name.
+    pub model: String,
+    /// The manifest file that declares it.
+    pub manifest: PathBuf,
+    /// The changes, in apply order. Empty when the model is in sync.
+    pub changes: Vec<Change>,
+    /// The registry state the plan was computed from (`None`: the model does not exist).
+    /// Apply re-reads the model and re-plans when it no longer matches.
+    #[serde(skip)]
+    pub basis: Option<ObservedModel>,
+}
+
+impl ModelPlan {
+    /// Whether the model already matches its manifest.
+    pub fn is_in_sync(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// The whole plan: every selected managed model, and the unmanaged ones for information.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Managed models in name order, in sync or not.
+    pub models: Vec<ModelPlan>,
+    /// Models in the registry that no manifest names; never changed.
+    pub unmanaged: Vec<String>,
+}
+
+impl Plan {
+    /// All changes, model by model.
+    pub fn changes(&self) -> impl Iterator<Item = (&ModelPlan, &Change)> {
+        self.models
+            .iter()
+            .flat_map(|model| model.changes.iter().map(move |change| (model, change)))
+    }
+
+    /// The number of changes.
+    pub fn len(&self) -> usize {
+        self.models.iter().map(|model| model.changes.len()).sum()
+    }
+
+    /// Whether there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts of the changes by kind, for the summary line.
+    pub fn summary(&self) -> Summary {
+        Summary::of(self.changes().map(|(_, change)| change))
+    }
+}
+
+/// Counts of changes by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Transitions into Staging or Production.
+    pub promote: usize,
+    /// Transitions to Archived.
+    pub archive: usize,
+    /// Aliases created or moved.
+    pub alias_move: usize,
+    /// Aliases deleted.
+    pub alias_remove: usize,
+    /// Models created.
+    pub create: usize,
+    /// Description and tag updates.
+    pub update: usize,
+}
+
+impl Summary {
+    /// Counts `changes`.
+    pub fn of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Self {
+        let mut summary = Summary::default();
+        for change in changes {
+            match &change.action {
+                Action::CreateModel { .. } => summary.create += 1,
+                Action::SetDescription { .. }
+                | Action::SetModelTag { .. }
+                | Action::SetVersionTag { .. } => summary.update += 1,
+                Action::Transition { to, .. } if to.is_declarable() => summary.promote += 1,
+                Action::Transition { .. } => summary.archive += 1,
+                Action::SetAlias { .. } => summary.alias_move += 1,
+                Action::DeleteAlias { .. } => summary.alias_remove += 1,
+            }
+        }
+        summary
+    }
+
+    /// The total number of changes.
+    pub fn total(&self) -> usize {
+        self.promote + self.archive + self.alias_move + self.alias_remove + self.create + self.update
+    }
+}
+
+/// Which managed models to plan.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only these models (empty: every managed model).
+    pub models: Vec<String>,
+}
+
+/// Computes the plan for every selected managed model.
+///
+/// Fails with every problem found (in any model) when a manifest references a version
+/// that does not exist, asserts a `runId`/`source` that does not match, or references a
+/// version that is not `READY`; or when `selection` names a model no manifest declares.
+pub fn plan(
+    desired: &DesiredState,
+    observed: &Snapshot,
+    selection: &Selection,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    for name in &selection.models {
+        if !desired.models.contains_key(name) {
+            problems.push(
+                Diagnostic::global(format!("no manifest declares model `{name}`")).with_help(
+                    format!(
+                        "--model only selects managed models; add a manifest for `{name}` under {} or drop the flag",
+                        desired.root.display()
+                    ),
+                ),
+            );
+        }
+    }
+    let selected = |name: &str| selection.models.is_empty() || selection.models.iter().any(|m| m == name);
+
+    let mut models = Vec::new();
+    for (name, model) in desired.models.iter().filter(|(name, _)| selected(name)) {
+        match plan_model(model, observed.models.get(name)) {
+            Ok(model_plan) => models.push(model_plan),
+            Err(mut model_problems) => problems.append(&mut model_problems),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let unmanaged = if selection.models.is_empty() {
+        observed
+            .models
+            .keys()
+            .filter(|name| !desired.models.contains_key(*name))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Plan { models, unmanaged })
+}
+
+/// Computes the changes for one managed model; `observed` is `None` when the registry
+/// does not have it.
+pub fn plan_model(
+    desired: &DesiredModel,
+    observed: Option<&ObservedModel>,
+) -> Result<ModelPlan, Vec<Diagnostic>> {
+    check_references(desired, observed)?;
+    let mut changes = Vec::new();
+    match observed {
+        None => changes.push(Change {
+            action: Action::CreateModel {
+                description: desired.description.clone(),
+                tags: desired.tags.clone(),
+            },
+            reason: Reason::CreateModel,
+        }),
+        Some(observed) => plan_existing(desired, observed, &mut changes),
+    }
+    Ok(ModelPlan {
+        model: desired.name.clone(),
+        manifest: desired.origin.file.clone(),
+        changes,
+        basis: observed.cloned(),
+    })
+}
+
+/// The checks that refuse the whole run: every referenced version must exist, be READY and
+/// satisfy its assertions.
+fn check_references(
+    desired: &DesiredModel,
+    observed: Option<&ObservedModel>,
+) -> Result<(), Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let name = &desired.name;
+    for (version, origin) in desired.referenced_versions() {
+        let Some(found) = observed.and_then(|model| model.versions.get(&version)) else {
+            let help = if observed.is_none() {
+                format!(
+                    "model `{name}` does not exist in the registry: register version {version} first, \
+                     or declare no versions so mlreg creates the empty model"
+                )
+            } else {
+                format!(
+                    "register version {version} first, or point the manifest at an existing version \
+                     (`mlreg versions {name}` lists them)"
+                )
+            };
+            problems.push(
+                Diagnostic::at(
+                    origin,
+                    format!("version {version} of model `{name}` does not exist in the registry"),
+                )
+                .with_help(help),
+            );
+            continue;
+        };
+        if !found.is_ready() {
+            problems.push(
+                Diagnostic::at(
+                    origin,
+                    format!(
+                        "version {version} of model `{name}` is {}, not READY",
+                        found.status
+                    ),
+                )
+                .with_help("wait until the version finishes registering, then run again"),
+            );
+        }
+    }
+    if let Some(observed) = observed {
+        for (version, spec) in &desired.versions {
+            let Some(found) = observed.versions.get(version) else {
+                continue; // reported above
+            };
+            if let Some(run_id) = &spec.run_id
+                && &found.run_id != run_id
+            {
+                problems.push(
+                    Diagnostic::at(
+                        spec.origin.clone(),
+                        format!(
+                            "version {version} of model `{name}` comes from run `{}`, not `{run_id}`",
+                            display_or_none(&found.run_id)
+                        ),
+                    )
+                    .with_help(
+                        "the registry holds a different model than the manifest expects; \
+                         check which run should be deployed and fix `runId`",
+                    ),
+                );
+            }
+            if let Some(source) = &spec.source
+                && &found.source != source
+            {
+                problems.push(
+                    Diagnostic::at(
+                        spec.origin.clone(),
+                        format!(
+                            "version {version} of model `{name}` has source `{}`, not `{source}`",
+                            display_or_none(&found.source)
+                        ),
+                    )
+                    .with_help(
+                        "the registry holds a different model than the manifest expects; fix `source`",
+                    ),
+                );
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn display_or_none(value: &str) -> &str {
+    if value.is_empty() { "(none)" } else { value }
+}
+
+fn plan_existing(desired: &DesiredModel, observed: &ObservedModel, changes: &mut Vec<Change>) {
+    // 2. Description and tags.
+    if let Some(description) = &desired.description
+        && description != &observed.description
+    {
+        changes.push(Change {
+            action: Action::SetDescription {
+                from: observed.description.clone(),
+                to: description.clone(),
+            },
+            reason: Reason::Description,
+        });
+    }
+    for (key, value) in &desired.tags {
+        let current = observed.tags.get(key);
+        if current != Some(value) {
+            changes.push(Change {
+                action: Action::SetModelTag {
+                    key: key.clone(),
+                    from: current.cloned(),
+                    to: value.clone(),
+                },
+                reason: Reason::Tag,
+            });
+        }
+    }
+    for (version, spec) in &desired.versions {
+        let Some(found) = observed.versions.get(version) else {
+            continue;
+        };
+        for (key, value) in &spec.tags {
+            let current = found.tags.get(key);
+            if current != Some(value) {
+                changes.push(Change {
+                    action: Action::SetVersionTag {
+                        version: *version,
+                        key: key.clone(),
+                        from: current.cloned(),
+                        to: value.clone(),
+                    },
+                    reason: Reason::Tag,
+                });
+            }
+        }
+    }
+
+    // 3. Promotions: Production first, then Staging.
+    if desired.stages.is_some() {
+        for stage in Stage::DECLARABLE {
+            for declared in desired.versions_in(stage) {
+                if let Some(found) = observed.versions.get(&declared.version)
+                    && found.stage != stage
+                {
+                    changes.push(Change {
+                        action: Action::Transition {
+                            version: declared.version,
+                            from: found.stage,
+                            to: stage,
+                        },
+                        reason: Reason::Declared,
+                    });
+                }
+            }
+        }
+    }
+
+    // 4. Aliases: moves, then removals.
+    if let Some(aliases) = &desired.aliases {
+        for (alias, target) in aliases {
+            let current = observed.aliases.get(alias).copied();
+            if current != Some(target.version) {
+                changes.push(Change {
+                    action: Action::SetAlias {
+                        alias: alias.clone(),
+                        from: current,
+                        to: target.version,
+                    },
+                    reason: Reason::AliasMoved,
+                });
+            }
+        }
+        for (alias, version) in &observed.aliases {
+            if !aliases.contains_key(alias) {
+                changes.push(Change {
+                    action: Action::DeleteAlias {
+                        alias: alias.clone(),
+                        version: *version,
+                    },
+                    reason: Reason::AliasRemoved,
+                });
+            }
+        }
+    }
+
+    // 5. Versions leaving a declared stage.
+    if desired.stages.is_some() {
+        for stage in Stage::DECLARABLE {
+            for found in observed.versions_in(stage) {
+                if desired.declared_stage_of(found.version).is_none() && found.is_ready() {
+                    changes.push(Change {
+                        action: Action::Transition {
+                            version: found.version,
+                            from: stage,
+                            to: Stage::Archived,
+                        },
+                        reason: Reason::NotDeclaredInStage,
+                    });
+                }
+            }
+        }
+    }
+
+    // 6. Retention.
+    if let Some(retention) = desired.retention {
+        let referenced: BTreeSet<u64> = {
+            let mut referenced = BTreeSet::new();
+            if let Some(stages) = &desired.stages {
+                referenced.extend(stages.values().flatten().map(|r| r.version));
+            }
+            match &desired.aliases {
+                Some(aliases) => referenced.extend(aliases.values().map(|r| r.version)),
+                None => referenced.extend(observed.aliases.values().copied()),
+            }
+            referenced
+        };
+        let unassigned: Vec<u64> = observed
+            .versions
+            .values()
+            .filter(|v| v.stage == Stage::None && v.is_ready() && !referenced.contains(&v.version))
+            .map(|v| v.version)
+            .collect();
+        let keep = usize::try_from(retention.keep_latest).unwrap_or(usize::MAX);
+        let surplus = unassigned.len().saturating_sub(keep);
+        for version in unassigned.into_iter().take(surplus) {
+            changes.push(Change {
+                action: Action::Transition {
+                    version,
+                    from: Stage::None,
+                    to: Stage::Archived,
+                },
+                reason: Reason::Retention,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Origin;
+    use crate::manifest::{Retention, VersionRef, VersionSpec};
+    use crate::registry::ObservedVersion;
+
+    fn origin() -> Origin {
+        Origin::new("m.yaml", 1, 1)
+    }
+
+    fn vref(version: u64) -> VersionRef {
+        VersionRef {
+            version,
+            origin: Origin::new("m.yaml", 10, u32::try_from(version).unwrap_or(0)),
+        }
+    }
+
+    fn desired(name: &str) -> DesiredModel {
+        DesiredModel {
+            name: name.into(),
+            origin: origin(),
+            description: None,
+            tags: BTreeMap::new(),
+            stages: None,
+            aliases: None,
+            versions: BTreeMap::new(),
+            retention: None,
+            serving: None,
+        }
+    }
+
+    fn with_stages(mut model: DesiredModel, stages: &[(Stage, &[u64])]) -> DesiredModel {
+        model.stages = Some(
+            stages
+                .iter()
+                .map(|(stage, versions)| (*stage, versions.iter().map(|v| vref(*v)).collect()))
+                .collect(),
+        );
+        model
+    }
+
+    fn observed(name: &str, versions: &[(u64, Stage)]) -> ObservedModel {
+        ObservedModel {
+            name: name.into(),
+            versions: versions
+                .iter()
+                .map(|(version, stage)| {
+                    (
+                        *version,
+                        ObservedVersion {
+                            version: *version,
+                            stage: *stage,
+                            status: "READY".into(),
+                            run_id: String::new(),
+                            source: format!("s3://b/{name}/{version}"),
+                            description: String::new(),
+                            tags: BTreeMap::new(),
+                            creation_timestamp: 0,
+                            last_updated_timestamp: 0,
+                        },
+                    )
+                })
+                .collect(),
+            ..ObservedModel::default()
+        }
+    }
+
+    fn transitions(plan: &ModelPlan) -> Vec<(u64, Stage, Stage, Reason)> {
+        plan.changes
+            .iter()
+            .filter_map(|change| match change.action {
+                Action::Transition { version, from, to } => {
+                    Some((version, from, to, change.reason))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    use Stage::{Archived, None as NoStage, Production, Staging};
+
+    #[test]
+    fn promotes_before_archiving_the_replaced_version() {
+        let model = with_stages(desired("m"), &[(Production, &[2])]);
+        let observed = observed("m", &[(1, Production), (2, Staging)]);
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert_eq!(
+            transitions(&plan),
+            vec![
+                (2, Staging, Production, Reason::Declared),
+                (1, Production, Archived, Reason::NotDeclaredInStage),
+            ]
+        );
+    }
+
+    #[test]
+    fn production_promotions_come_before_staging_ones_on_a_swap() {
+        let model = with_stages(desired("m"), &[(Production, &[4]), (Staging, &[3])]);
+        let observed = observed("m", &[(3, Production), (4, Staging)]);
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert_eq!(
+            transitions(&plan),
+            vec![
+                (4, Staging, Production, Reason::Declared),
+                (3, Production, Staging, Reason::Declared),
+            ]
+        );
+    }
+
+    #[test]
+    fn stages_are_exhaustive_only_when_present() {
+        let absent = desired("m");
+        let observed = observed("m", &[(1, Production), (2, Staging)]);
+        assert!(
+            plan_model(&absent, Some(&observed))
+                .expect("valid")
+                .is_in_sync()
+        );
+
+        let empty = with_stages(desired("m"), &[(Staging, &[])]);
+        assert_eq!(
+            transitions(&plan_model(&empty, Some(&observed)).expect("valid")),
+            vec![
+                (1, Production, Archived, Reason::NotDeclaredInStage),
+                (2, Staging, Archived, Reason::NotDeclaredInStage),
+            ]
+        );
+    }
+
+    #[test]
+    fn archived_versions_are_unarchived_only_when_declared() {
+        let model = with_stages(desired("m"), &[(Staging, &[1])]);
+        let observed = observed("m", &[(1, Archived), (2, Archived)]);
+        assert_eq!(
+            transitions(&plan_model(&model, Some(&observed)).expect("valid")),
+            vec![(1, Archived, Staging, Reason::Declared)]
+        );
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_unassigned_versions() {
+        let mut model = with_stages(desired("m"), &[(Production, &[2])]);
+        model.retention = Some(Retention { keep_latest: 2 });
+        let mut observed = observed(
+            "m",
+            &[
+                (1, NoStage),
+                (2, Production),
+                (3, NoStage),
+                (4, NoStage),
+                (5, NoStage),
+                (6, Archived),
+            ],
+        );
+        // Without declared aliases, a version holding an alias is not a retention candidate.
+        observed.aliases.insert("shadow".into(), 1);
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert_eq!(
+            transitions(&plan),
+            vec![(3, NoStage, Archived, Reason::Retention)]
+        );
+
+        // With declared aliases, the registry's aliases no longer protect a version.
+        model.aliases = Some(BTreeMap::new());
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert_eq!(
+            transitions(&plan),
+            vec![
+                (1, NoStage, Archived, Reason::Retention),
+                (3, NoStage, Archived, Reason::Retention),
+            ]
+        );
+    }
+
+    #[test]
+    fn versions_not_ready_are_never_touched() {
+        let mut model = desired("m");
+        model.retention = Some(Retention { keep_latest: 0 });
+        let mut observed = observed("m", &[(1, NoStage), (2, NoStage)]);
+        if let Some(version) = observed.versions.get_mut(&2) {
+            version.status = "PENDING_REGISTRATION".into();
+        }
+        assert_eq!(
+            transitions(&plan_model(&model, Some(&observed)).expect("valid")),
+            vec![(1, NoStage, Archived, Reason::Retention)]
+        );
+    }
+
+    #[test]
+    fn aliases_move_and_undeclared_ones_are_removed() {
+        let mut model = desired("m");
+        model.aliases = Some(BTreeMap::from([
+            ("champion".to_string(), vref(2)),
+            ("challenger".to_string(), vref(3)),
+        ]));
+        let mut observed = observed("m", &[(1, NoStage), (2, NoStage), (3, NoStage)]);
+        observed.aliases = BTreeMap::from([
+            ("champion".to_string(), 1),
+            ("challenger".to_string(), 3),
+            ("old".to_string(), 1),
+        ]);
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert_eq!(
+            plan.changes,
+            vec![
+                Change {
+                    action: Action::SetAlias {
+                        alias: "champion".into(),
+                        from: Some(1),
+                        to: 2
+                    },
+                    reason: Reason::AliasMoved
+                },
+                Change {
+                    action: Action::DeleteAlias {
+                        alias: "old".into(),
+                        version: 1
+                    },
+                    reason: Reason::AliasRemoved
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn description_and_declared_tags_are_enforced_others_left_alone() {
+        let mut model = desired("m");
+        model.description = Some("new".into());
+        model.tags = BTreeMap::from([("team".to_string(), "ml".to_string())]);
+        let mut observed = observed("m", &[]);
+        observed.description = "old".into();
+        observed.tags = BTreeMap::from([
+            ("team".to_string(), "data".to_string()),
+            ("owner".to_string(), "x".to_string()),
+        ]);
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert_eq!(
+            plan.changes,
+            vec![
+                Change {
+                    action: Action::SetDescription {
+                        from: "old".into(),
+                        to: "new".into()
+                    },
+                    reason: Reason::Description
+                },
+                Change {
+                    action: Action::SetModelTag {
+                        key: "team".into(),
+                        from: Some("data".into()),
+                        to: "ml".into()
+                    },
+                    reason: Reason::Tag
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_model_without_versions_is_created() {
+        let mut model = desired("m");
+        model.description = Some("d".into());
+        let plan = plan_model(&model, None).expect("valid");
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].reason, Reason::CreateModel);
+    }
+
+    #[test]
+    fn missing_versions_and_failed_assertions_refuse_the_whole_plan() {
+        let mut first = with_stages(desired("a"), &[(Production, &[9])]);
+        first.origin = Origin::new("a.yaml", 4, 9);
+        let mut second = desired("b");
+        second.versions.insert(
+            1,
+            VersionSpec {
+                origin: Origin::new("b.yaml", 12, 5),
+                run_id: Some("abc".into()),
+                source: None,
+                tags: BTreeMap::new(),
+            },
+        );
+        let mut third = with_stages(desired("c"), &[(Production, &[1])]);
+        third.origin = Origin::new("c.yaml", 4, 9);
+        let desired_state = DesiredState {
+            models: BTreeMap::from([
+                ("a".to_string(), first),
+                ("b".to_string(), second),
+                ("c".to_string(), third),
+            ]),
+            ..DesiredState::default()
+        };
+        let snapshot = Snapshot {
+            models: BTreeMap::from([
+                ("a".to_string(), observed("a", &[(1, Production)])),
+                ("b".to_string(), observed("b", &[(1, NoStage)])),
+            ]),
+        };
+        let problems =
+            plan(&desired_state, &snapshot, &Selection::default()).expect_err("must refuse");
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert!(messages[0].contains("version 9 of model `a` does not exist"));
+        assert!(messages[1].contains("comes from run `(none)`, not `abc`"));
+        assert!(messages[1].starts_with("b.yaml:12:5"));
+        assert!(messages[2].contains("version 1 of model `c` does not exist"));
+    }
+
+    #[test]
+    fn unmanaged_models_are_listed_and_never_planned() {
+        let desired_state = DesiredState {
+            models: BTreeMap::from([("a".to_string(), desired("a"))]),
+            ..DesiredState::default()
+        };
+        let snapshot = Snapshot {
+            models: BTreeMap::from([
+                ("a".to_string(), observed("a", &[])),
+                ("z".to_string(), observed("z", &[(1, Production)])),
+            ]),
+        };
+        let plan = plan(&desired_state, &snapshot, &Selection::default()).expect("valid");
+        assert_eq!(plan.unmanaged, vec!["z".to_string()]);
+        assert!(plan.is_empty());
+    }
+
+    #[test]
+    fn selection_limits_the_plan_and_rejects_unknown_names() {
+        let desired_state = DesiredState {
+            models: BTreeMap::from([
+                ("a".to_string(), desired("a")),
+                ("b".to_string(), desired("b")),
+            ]),
+            ..DesiredState::default()
+        };
+        let snapshot = Snapshot::default();
+        let selection = Selection {
+            models: vec!["b".into()],
+        };
+        let plan = plan(&desired_state, &snapshot, &selection).expect("valid");
+        assert_eq!(plan.models.len(), 1);
+        assert_eq!(plan.models[0].model, "b");
+        let unknown = Selection {
+            models: vec!["nope".into()],
+        };
+        assert!(super::plan(&desired_state, &snapshot, &unknown).is_err());
+    }
+
+    #[test]
+    fn applying_the_plan_yields_an_empty_plan() {
+        // Simulate applying the changes onto the observed model, then plan again.
+        let mut model = with_stages(desired("m"), &[(Production, &[3]), (Staging, &[4])]);
+        model.aliases = Some(BTreeMap::from([("champion".to_string(), vref(3))]));
+        model.retention = Some(Retention { keep_latest: 1 });
+        let mut state = observed(
+            "m",
+            &[
+                (1, Production),
+                (2, NoStage),
+                (3, Staging),
+                (4, NoStage),
+                (5, NoStage),
+                (6, NoStage),
+            ],
+        );
+        state.aliases.insert("champion".into(), 1);
+        let first = plan_model(&model, Some(&state)).expect("valid");
+        assert!(!first.is_in_sync());
+        for change in &first.changes {
+            simulate(&mut state, &change.action);
+        }
+        let second = plan_model(&model, Some(&state)).expect("valid");
+        assert!(second.is_in_sync(), "{:#?}", second.changes);
+        assert_eq!(state.versions[&6].stage, NoStage);
+        assert_eq!(state.versions[&5].stage, Archived);
+    }
+
+    fn simulate(state: &mut ObservedModel, action: &Action) {
+        match action {
+            Action::Transition { version, to, .. } => {
+                if let Some(v) = state.versions.get_mut(version) {
+                    v.stage = *to;
+                }
+            }
+            Action::SetAlias { alias, to, .. } => {
+                state.aliases.insert(alias.clone(), *to);
+            }
+            Action::DeleteAlias { alias, .. } => {
+                state.aliases.remove(alias);
+            }
+            Action::SetDescription { to, .. } => state.description = to.clone(),
+            Action::SetModelTag { key, to, .. } => {
+                state.tags.insert(key.clone(), to.clone());
+            }
+            Action::SetVersionTag {
+                version, key, to, ..
+            } => {
+                if let Some(v) = state.versions.get_mut(version) {
+                    v.tags.insert(key.clone(), to.clone());
+                }
+            }
+            Action::CreateModel { .. } => {}
+        }
+    }
+}

@@ -1,1 +1,251 @@
-//! An in-memory registry for unit tests of apply.
+//! An in-memory registry for unit tests of apply: it behaves like MLflow for the calls
+//! mlreg makes, records every write, and can be told to fail chosen writes.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{Error, ObservedModel, ObservedVersion, Registry, Result, Snapshot};
+use crate::stage::Stage;
+
+/// An in-memory [`Registry`].
+#[derive(Debug, Default)]
+pub struct FakeRegistry {
+    state: Mutex<FakeState>,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    snapshot: Snapshot,
+    writes: Vec<String>,
+    fail_writes_matching: Vec<String>,
+    reads: usize,
+}
+
+impl FakeRegistry {
+    /// A registry holding `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        FakeRegistry {
+            state: Mutex::new(FakeState {
+                snapshot,
+                ..FakeState::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a model with `versions` (all READY) in the given stages.
+    pub fn add_model(&self, name: &str, versions: &[(u64, Stage)]) {
+        let model = ObservedModel {
+            name: name.to_owned(),
+            versions: versions
+                .iter()
+                .map(|(version, stage)| {
+                    (
+                        *version,
+                        ObservedVersion {
+                            version: *version,
+                            stage: *stage,
+                            status: "READY".into(),
+                            run_id: String::new(),
+                            source: format!("s3://bucket/{name}/{version}"),
+                            description: String::new(),
+                            tags: BTreeMap::new(),
+                            creation_timestamp: 0,
+                            last_updated_timestamp: 0,
+                        },
+                    )
+                })
+                .collect(),
+            ..ObservedModel::default()
+        };
+        self.lock().snapshot.models.insert(name.to_owned(), model);
+    }
+
+    /// Changes the registry behind mlreg's back (as a person in the MLflow UI would).
+    pub fn mutate(&self, edit: impl FnOnce(&mut Snapshot)) {
+        edit(&mut self.lock().snapshot);
+    }
+
+    /// The current state.
+    pub fn state(&self) -> Snapshot {
+        self.lock().snapshot.clone()
+    }
+
+    /// Every write made so far, as `"<call> <model> <details>"` lines.
+    pub fn writes(&self) -> Vec<String> {
+        self.lock().writes.clone()
+    }
+
+    /// How many reads (snapshot or model) were made.
+    pub fn reads(&self) -> usize {
+        self.lock().reads
+    }
+
+    /// Makes every write whose log line contains `needle` fail with HTTP 503.
+    pub fn fail_writes_matching(&self, needle: &str) {
+        self.lock().fail_writes_matching.push(needle.to_owned());
+    }
+
+    fn write(
+        &self,
+        line: String,
+        apply: impl FnOnce(&mut Snapshot) -> Result<()>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if state.fail_writes_matching.iter().any(|n| line.contains(n)) {
+            return Err(Error::Api {
+                method: "POST",
+                endpoint: "fake",
+                status: 503,
+                code: Some("TEMPORARILY_UNAVAILABLE".into()),
+                message: format!("injected failure for `{line}`"),
+            });
+        }
+        apply(&mut state.snapshot)?;
+        state.writes.push(line);
+        Ok(())
+    }
+}
+
+fn not_found(what: String) -> Error {
+    Error::Api {
+        method: "GET",
+        endpoint: "fake",
+        status: 404,
+        code: Some("RESOURCE_DOES_NOT_EXIST".into()),
+        message: format!("{what} not found"),
+    }
+}
+
+fn model_mut<'a>(snapshot: &'a mut Snapshot, name: &str) -> Result<&'a mut ObservedModel> {
+    snapshot
+        .models
+        .get_mut(name)
+        .ok_or_else(|| not_found(format!("Registered Model with name={name}")))
+}
+
+fn version_mut<'a>(
+    snapshot: &'a mut Snapshot,
+    name: &str,
+    version: u64,
+) -> Result<&'a mut ObservedVersion> {
+    model_mut(snapshot, name)?
+        .versions
+        .get_mut(&version)
+        .ok_or_else(|| not_found(format!("Model Version (name={name}, version={version})")))
+}
+
+impl Registry for FakeRegistry {
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let mut state = self.lock();
+        state.reads += 1;
+        Ok(state.snapshot.clone())
+    }
+
+    async fn model(&self, name: &str) -> Result<Option<ObservedModel>> {
+        let mut state = self.lock();
+        state.reads += 1;
+        Ok(state.snapshot.models.get(name).cloned())
+    }
+
+    async fn create_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.write(format!("create_model {name}"), |snapshot| {
+            if snapshot.models.contains_key(name) {
+                return Err(Error::Api {
+                    method: "POST",
+                    endpoint: "fake",
+                    status: 400,
+                    code: Some("RESOURCE_ALREADY_EXISTS".into()),
+                    message: format!("Registered Model (name={name}) already exists"),
+                });
+            }
+            snapshot.models.insert(
+                name.to_owned(),
+                ObservedModel {
+                    name: name.to_owned(),
+                    description: description.unwrap_or_default().to_owned(),
+                    tags: tags.clone(),
+                    ..ObservedModel::default()
+                },
+            );
+            Ok(())
+        })
+    }
+
+    async fn update_description(&self, name: &str, description: &str) -> Result<()> {
+        self.write(format!("update_description {name}"), |snapshot| {
+            model_mut(snapshot, name)?.description = description.to_owned();
+            Ok(())
+        })
+    }
+
+    async fn set_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        self.write(format!("set_model_tag {name} {key}={value}"), |snapshot| {
+            model_mut(snapshot, name)?
+                .tags
+                .insert(key.to_owned(), value.to_owned());
+            Ok(())
+        })
+    }
+
+    async fn delete_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        self.write(format!("delete_model_tag {name} {key}"), |snapshot| {
+            model_mut(snapshot, name)?.tags.remove(key);
+            Ok(())
+        })
+    }
+
+    async fn transition(&self, name: &str, version: u64, stage: Stage) -> Result<()> {
+        self.write(format!("transition {name} {version} {stage}"), |snapshot| {
+            version_mut(snapshot, name, version)?.stage = stage;
+            Ok(())
+        })
+    }
+
+    async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        self.write(format!("set_alias {name} {alias}={version}"), |snapshot| {
+            version_mut(snapshot, name, version)?;
+            model_mut(snapshot, name)?
+                .aliases
+                .insert(alias.to_owned(), version);
+            Ok(())
+        })
+    }
+
+    async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.write(format!("delete_alias {name} {alias}"), |snapshot| {
+            model_mut(snapshot, name)?.aliases.remove(alias);
+            Ok(())
+        })
+    }
+
+    async fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()> {
+        self.write(
+            format!("set_version_tag {name} {version} {key}={value}"),
+            |snapshot| {
+                version_mut(snapshot, name, version)?
+                    .tags
+                    .insert(key.to_owned(), value.to_owned());
+                Ok(())
+            },
+        )
+    }
+
+    async fn delete_version_tag(&self, name: &str, version: u64, key: &str) -> Result<()> {
+        self.write(
+            format!("delete_version_tag {name} {version} {key}"),
+            |snapshot| {
+                version_mut(snapshot, name, version)?.tags.remove(key);
+                Ok(())
+            },
+        )
+    }
+}
