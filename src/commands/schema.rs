@@ -1,14 +1,13 @@
-//! `mlreg schema`: print the JSON Schema of the manifest format.
+//! `mlreg schema`: print the JSON Schema (draft-07) of the manifest format.
 
 use std::io::Write;
 
 use crate::exit::ExitStatus;
 
-/// Prints the schema on stdout.
+/// Prints the schema on stdout, exactly as committed in `docs/mlreg.schema.json`.
 pub fn run() -> anyhow::Result<ExitStatus> {
-    let schema = crate::manifest::schema::json_schema();
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &schema)?;
-    writeln!(out)?;
+    let text = crate::manifest::schema::json_schema_text();
+    // An `io::Error` (not a serde_json one), so that `mlreg schema | head` ends quietly.
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitStatus::Success)
 }

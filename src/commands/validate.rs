@@ -1,11 +1,66 @@
-//! `mlreg validate`.
+//! `mlreg validate`: parse and check the manifests offline (no network), report every
+//! problem with file, line and column, exit 1 if there is any.
+
+use std::collections::BTreeSet;
+use std::io::Write;
 
 use crate::cli::DirArgs;
 use crate::exit::ExitStatus;
+use crate::manifest;
 
 use super::Context;
 
 /// Validates the manifests offline.
-pub fn run(_context: &Context, _args: &DirArgs) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("not implemented")
+pub fn run(context: &Context, args: &DirArgs) -> anyhow::Result<ExitStatus> {
+    match manifest::load_dir(&args.dir) {
+        Ok(desired) => {
+            let files: BTreeSet<_> = desired
+                .models
+                .values()
+                .map(|model| &model.origin.file)
+                .collect();
+            let names: Vec<&str> = desired.models.keys().map(String::as_str).collect();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", summary(&names, files.len()))?;
+            Ok(ExitStatus::Success)
+        }
+        Err(error) => {
+            let mut err = std::io::stderr().lock();
+            crate::diagnostic::render(
+                &mut err,
+                &error.diagnostics,
+                &error.sources,
+                context.color_stderr,
+            )?;
+            Ok(ExitStatus::Failure)
+        }
+    }
+}
+
+/// `2 manifests valid (2 files): a, b`.
+fn summary(names: &[&str], files: usize) -> String {
+    let plural = |count: usize, word: &str| {
+        if count == 1 {
+            format!("{count} {word}")
+        } else {
+            format!("{count} {word}s")
+        }
+    };
+    format!(
+        "{} valid ({}): {}",
+        plural(names.len(), "manifest"),
+        plural(files, "file"),
+        names.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn summary_counts_models_and_files() {
+        assert_eq!(summary(&["a"], 1), "1 manifest valid (1 file): a");
+        assert_eq!(summary(&["a", "b"], 1), "2 manifests valid (1 file): a, b");
+    }
 }

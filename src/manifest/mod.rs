@@ -7,12 +7,29 @@
 //! and column. Nothing here touches the network.
 //!
 //! Submodules: `raw` holds the serde types that mirror the YAML, `load` walks the
-//! directory and converts raw documents into the validated types below, `schema` prints
-//! the JSON Schema of the format.
+//! directory and parses every document, `check` converts raw documents into the validated
+//! types below, `schema` prints the JSON Schema of the format.
+//!
+//! Decisions where DESIGN.md is silent:
+//! - `spec` may be omitted: the model is then managed (created when missing) and nothing
+//!   else about it is enforced.
+//! - `stages:` or `aliases:` with no value (YAML null) is an error: as both are exhaustive,
+//!   "none" (`{}`) and "leave alone" (remove the key) must be said explicitly. A stage with no
+//!   value (`Staging:`) means the same as `Staging: []`.
+//! - Scalars are typed as JSON Schema tools read them (YAML 1.2): tag values, names, run ids
+//!   are strings (an unquoted `true` or `3` must be quoted; `yes`/`no` are strings), version
+//!   numbers are integers (`3`, not `"3"`). Keys of `versions` are `"3"` or `3`.
+//! - Tag keys starting with `mlreg.` are reserved: mlreg writes `mlreg.transition` itself.
+//! - Hidden files and directories (`.git`, editor swap files) are skipped; symbolic links are
+//!   followed, each real directory read once; files over [`MAX_MANIFEST_BYTES`] are refused.
+//! - YAML anchors work within one document (YAML's rule), not across `---`.
 
+mod check;
 mod load;
 mod raw;
 pub mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +37,7 @@ use std::path::PathBuf;
 use crate::diagnostic::{Diagnostic, Origin, SourceMap};
 use crate::stage::Stage;
 
-pub use load::{load_dir, validate_alias_name};
+pub use load::{MAX_MANIFEST_BYTES, is_manifest_file, load_dir, validate_alias_name};
 
 /// The only `apiVersion` this release understands.
 pub const API_VERSION: &str = "mlreg/v1";

@@ -1,0 +1,589 @@
+//! Semantic checks: one raw document (well-formed YAML of the right shape) becomes a
+//! [`DesiredModel`], or diagnostics saying what is wrong, where, and what to do.
+//!
+//! Every check runs even after another failed, so one run reports every problem of a
+//! document. Checks that span documents (a model declared twice) use [`Seen`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_saphyr::Spanned;
+
+use super::raw::{
+    AliasMap, MAX_TAG_KEY_LENGTH, RawManifest, RawSpec, Scalar, StageMap, StageValue, TagMap,
+    VersionMap,
+};
+use super::{API_VERSION, DesiredModel, KIND, Retention, Serving, VersionRef, VersionSpec};
+use crate::diagnostic::{Diagnostic, Origin};
+use crate::stage::Stage;
+
+/// The prefix of tag keys mlreg writes itself (`mlreg.transition`); manifests may not declare
+/// them, or mlreg and the manifest would fight over the value.
+const RESERVED_TAG_PREFIX: &str = "mlreg.";
+
+/// Models already declared in this run, by name, with where.
+pub(crate) type Seen = BTreeMap<String, Origin>;
+
+/// Where a spanned value is written in `file`.
+pub(crate) fn origin_of<T>(file: &Path, spanned: &Spanned<T>) -> Origin {
+    location_origin(file, spanned.referenced)
+}
+
+/// Converts a serde-saphyr location (1-based, 0 when unknown) into an [`Origin`].
+pub(crate) fn location_origin(file: &Path, location: serde_saphyr::Location) -> Origin {
+    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Origin::new(file, clamp(location.line()), clamp(location.column()))
+}
+
+/// Checks one document; returns the model when the document is valid.
+pub(crate) fn check_document(
+    raw: RawManifest,
+    file: &Path,
+    seen: &mut Seen,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<DesiredModel> {
+    let errors_before = diagnostics.len();
+    let mut checker = Checker { file, diagnostics };
+
+    checker.api_version(&raw.api_version);
+    checker.kind(&raw.kind);
+    let name = checker.model_name(&raw.metadata.name, seen);
+    let spec = raw.spec.unwrap_or_default();
+    let model = checker.spec(name, origin_of(file, &raw.metadata.name), spec);
+
+    (checker.diagnostics.len() == errors_before).then_some(model)
+}
+
+/// Writes diagnostics about one file.
+struct Checker<'a> {
+    file: &'a Path,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn origin<T>(&self, spanned: &Spanned<T>) -> Origin {
+        origin_of(self.file, spanned)
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, help: impl Into<String>) {
+        let origin = self.origin(at);
+        self.error_at(origin, message, help);
+    }
+
+    fn error_at(&mut self, origin: Origin, message: impl Into<String>, help: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::at(origin, message).with_help(help));
+    }
+
+    fn api_version(&mut self, api_version: &Spanned<Scalar>) {
+        let value = api_version.value.plain();
+        if value != API_VERSION {
+            self.error(
+                api_version,
+                format!("unknown apiVersion `{value}`"),
+                format!(
+                    "this release of mlreg reads `apiVersion: {API_VERSION}`; if the manifest was written for a newer format, upgrade mlreg"
+                ),
+            );
+        }
+    }
+
+    fn kind(&mut self, kind: &Spanned<Scalar>) {
+        let value = kind.value.plain();
+        if value != KIND {
+            self.error(
+                kind,
+                format!("unknown kind `{value}`"),
+                format!("mlreg manages registered models only: write `kind: {KIND}`"),
+            );
+        }
+    }
+
+    /// Checks `metadata.name` and that no other document declared it; returns the name.
+    fn model_name(&mut self, name: &Spanned<Scalar>, seen: &mut Seen) -> String {
+        let Some(value) = self.text("`metadata.name`", name) else {
+            return name.value.plain();
+        };
+        if value.trim().is_empty() {
+            self.error(
+                name,
+                "the model name is empty",
+                "set `metadata.name` to the registered model's name in MLflow",
+            );
+        } else if let Some(bad) = value.chars().find(|c| matches!(c, '/' | ':')) {
+            self.error(
+                name,
+                format!("model name `{value}` contains `{bad}`, which MLflow does not allow"),
+                "registered-model names cannot contain `/` or `:`; rename the model (for example with `_`)",
+            );
+        } else {
+            let origin = self.origin(name);
+            match seen.get(&value) {
+                Some(first) => {
+                    let first = first.clone();
+                    self.error_at(
+                        origin,
+                        format!("model `{value}` is declared twice"),
+                        format!(
+                            "it is first declared at {first}; a model is managed by exactly one manifest, so keep one of the two and merge what the other declares into it"
+                        ),
+                    );
+                }
+                None => {
+                    seen.insert(value.clone(), origin);
+                }
+            }
+        }
+        value
+    }
+
+    fn spec(&mut self, name: String, origin: Origin, spec: RawSpec) -> DesiredModel {
+        let description = spec
+            .description
+            .and_then(|description| self.text("`description`", &description));
+        let tags = spec.tags.map(|tags| self.tags(tags)).unwrap_or_default();
+        let stages = spec
+            .stages
+            .and_then(|stages| self.present("stages", stages))
+            .map(|stages| self.stages(stages));
+        let aliases = spec
+            .aliases
+            .and_then(|aliases| self.present("aliases", aliases))
+            .map(|aliases| self.aliases(aliases));
+        let versions = spec
+            .versions
+            .map(|versions| self.versions(versions))
+            .unwrap_or_default();
+        let retention = spec
+            .retention
+            .and_then(|retention| self.keep_latest(&retention.keep_latest))
+            .map(|keep_latest| Retention { keep_latest });
+        let serving = spec.serving.map(|serving| Serving {
+            local_fallback: serving
+                .local_fallback
+                .and_then(|fallback| self.non_empty("`localFallback`", &fallback)),
+        });
+        DesiredModel {
+            name,
+            origin,
+            description,
+            tags,
+            stages,
+            aliases,
+            versions,
+            retention,
+            serving,
+        }
+    }
+
+    /// `stages:` or `aliases:` with nothing after it is refused: it could mean "none" or
+    /// "leave alone", and the two differ a lot when the map is exhaustive.
+    fn present<T>(&mut self, field: &str, value: Spanned<Option<T>>) -> Option<T> {
+        if value.value.is_none() {
+            self.error(
+                &value,
+                format!("`{field}` is empty (null)"),
+                format!(
+                    "write `{field}: {{}}` to declare that there must be none, or remove the `{field}` key to leave them alone"
+                ),
+            );
+        }
+        value.value
+    }
+
+    /// A string value; anything else is reported (an unquoted `true` or `3` must be quoted).
+    fn text(&mut self, field: &str, value: &Spanned<Scalar>) -> Option<String> {
+        match &value.value {
+            Scalar::Str(text) => Some(text.clone()),
+            Scalar::Null => {
+                self.error(
+                    value,
+                    format!("{field} has no value"),
+                    "give it a value, or remove it",
+                );
+                None
+            }
+            other => {
+                self.error(
+                    value,
+                    format!("{field} must be a string, not {}", other.describe()),
+                    format!(
+                        "quote it: \"{}\" (unquoted numbers and true/false are not strings in YAML)",
+                        other.plain()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A string value that must not be blank.
+    fn non_empty(&mut self, field: &str, value: &Spanned<Scalar>) -> Option<String> {
+        let text = self.text(field, value)?;
+        if text.trim().is_empty() {
+            self.error(
+                value,
+                format!("{field} is empty"),
+                "give it a value, or remove it",
+            );
+            return None;
+        }
+        Some(text)
+    }
+
+    fn keep_latest(&mut self, keep: &Spanned<Scalar>) -> Option<u32> {
+        let value = match &keep.value {
+            Scalar::Int(value) => *value,
+            other => {
+                self.error(
+                    keep,
+                    format!("keepLatest must be an integer, not {}", other.describe()),
+                    "write how many unassigned versions to keep, without quotes (such as 3)",
+                );
+                return None;
+            }
+        };
+        match u32::try_from(value) {
+            Ok(keep_latest) => Some(keep_latest),
+            Err(_) if value < 0 => {
+                self.error(
+                    keep,
+                    format!("keepLatest is negative ({value})"),
+                    "keepLatest is how many unassigned versions to keep: 0 or more (0 archives every unassigned version)",
+                );
+                None
+            }
+            Err(_) => {
+                self.error(
+                    keep,
+                    format!("keepLatest is too large ({value})"),
+                    format!("use a number up to {}", u32::MAX),
+                );
+                None
+            }
+        }
+    }
+
+    /// A version number written in a stage or an alias, at `origin`.
+    fn version(&mut self, value: &Scalar, origin: Origin) -> Option<VersionRef> {
+        let (message, help) = match value {
+            Scalar::Int(number) => match u64::try_from(*number) {
+                Ok(version) if version > 0 => return Some(VersionRef { version, origin }),
+                _ => (
+                    format!("`{number}` is not a version number"),
+                    "model-version numbers are positive integers (1, 2, 3, ...)".to_owned(),
+                ),
+            },
+            Scalar::Str(text) if parse_version_key(text).is_some() => (
+                format!("version \"{text}\" is written as a string"),
+                format!("write version numbers without quotes: {text}"),
+            ),
+            other => (
+                format!("expected a version number, found {}", other.describe()),
+                "model-version numbers are positive integers (1, 2, 3, ...)".to_owned(),
+            ),
+        };
+        self.error_at(origin, message, help);
+        None
+    }
+
+    fn stages(&mut self, stages: StageMap) -> BTreeMap<Stage, Vec<VersionRef>> {
+        let mut declared: BTreeMap<Stage, Vec<VersionRef>> = BTreeMap::new();
+        let mut stage_keys: BTreeMap<Stage, Origin> = BTreeMap::new();
+        // Which stage each version was first placed in, to refuse a second one.
+        let mut placed: BTreeMap<u64, (Stage, Origin)> = BTreeMap::new();
+        for (key, value) in stages.0 {
+            let Some(stage) = self.stage_key(&key) else {
+                continue;
+            };
+            let key_origin = self.origin(&key);
+            if let Some(first) = stage_keys.get(&stage) {
+                let first = first.clone();
+                self.error_at(
+                    key_origin,
+                    format!("stage {stage} is declared twice"),
+                    format!(
+                        "it is first declared at {first} (stage names are case-insensitive); list all its versions under one key"
+                    ),
+                );
+                continue;
+            }
+            stage_keys.insert(stage, key_origin);
+
+            let value_origin = self.origin(&value);
+            let written: Vec<(Scalar, Origin)> = match value.value {
+                StageValue::One(number) => vec![(number, value_origin)],
+                StageValue::Many(numbers) => numbers
+                    .into_iter()
+                    .map(|number| {
+                        let origin = self.origin(&number);
+                        (number.value, origin)
+                    })
+                    .collect(),
+            };
+            let mut versions = Vec::with_capacity(written.len());
+            for (number, origin) in written {
+                let Some(version) = self.version(&number, origin) else {
+                    continue;
+                };
+                match placed.get(&version.version) {
+                    Some((first_stage, first)) if *first_stage == stage => {
+                        let first = first.clone();
+                        self.error_at(
+                            version.origin,
+                            format!("version {} is listed twice in {stage}", version.version),
+                            format!("it is first listed at {first}; remove the repetition"),
+                        );
+                    }
+                    Some((first_stage, first)) => {
+                        let (first_stage, first) = (*first_stage, first.clone());
+                        self.error_at(
+                            version.origin,
+                            format!(
+                                "version {} is declared in both {first_stage} and {stage}",
+                                version.version
+                            ),
+                            format!(
+                                "a version sits in one stage only; it is first placed in {first_stage} at {first}: remove it from one of the two"
+                            ),
+                        );
+                    }
+                    None => {
+                        placed.insert(version.version, (stage, version.origin.clone()));
+                        versions.push(version);
+                    }
+                }
+            }
+            declared.insert(stage, versions);
+        }
+        declared
+    }
+
+    /// Reads a stage key; only Staging and Production (any case) may be declared.
+    fn stage_key(&mut self, key: &Spanned<String>) -> Option<Stage> {
+        let written = &key.value;
+        match written.parse::<Stage>() {
+            Ok(stage) if stage.is_declarable() => Some(stage),
+            Ok(stage) => {
+                self.error(
+                    key,
+                    format!("stage {stage} cannot be declared"),
+                    "only Staging and Production may be declared: versions left out of `stages` are archived by mlreg, and new versions start in None",
+                );
+                None
+            }
+            Err(_) => {
+                self.error(
+                    key,
+                    format!("unknown stage `{written}`"),
+                    "only Staging and Production may be declared (in any case, e.g. `Production:` or `production:`)",
+                );
+                None
+            }
+        }
+    }
+
+    fn aliases(&mut self, aliases: AliasMap) -> BTreeMap<String, VersionRef> {
+        let mut declared = BTreeMap::new();
+        for (name, target) in aliases.0 {
+            let valid_name = match validate_alias_name(&name.value) {
+                Ok(()) => true,
+                Err(problem) => {
+                    self.error(
+                        &name,
+                        format!("invalid alias name `{}`: {problem}", name.value),
+                        "alias names use letters, digits, `_` and `-` (at most 255 characters); `latest` and `v<number>` are reserved by MLflow",
+                    );
+                    false
+                }
+            };
+            let origin = self.origin(&target);
+            let version = self.version(&target.value, origin);
+            if let (Some(version), true) = (version, valid_name) {
+                declared.insert(name.value, version);
+            }
+        }
+        declared
+    }
+
+    fn versions(&mut self, versions: VersionMap) -> BTreeMap<u64, VersionSpec> {
+        let mut declared: BTreeMap<u64, VersionSpec> = BTreeMap::new();
+        for (key, raw) in versions.0 {
+            let origin = self.origin(&key);
+            let number = match &key.value {
+                Scalar::Int(number) => Some(*number),
+                Scalar::Str(text) => parse_version_key(text),
+                _ => None,
+            };
+            let version = match number.and_then(|number| u64::try_from(number).ok()) {
+                Some(version) if version > 0 => Some(version),
+                _ => {
+                    self.error_at(
+                        origin.clone(),
+                        format!("`{}` is not a version number", key.value.plain()),
+                        "the keys of `versions` are model-version numbers, written like \"3\"",
+                    );
+                    None
+                }
+            };
+            let run_id = raw
+                .run_id
+                .and_then(|run_id| self.non_empty("`runId`", &run_id));
+            let source = raw
+                .source
+                .and_then(|source| self.non_empty("`source`", &source));
+            let tags = raw.tags.map(|tags| self.tags(tags)).unwrap_or_default();
+            let Some(version) = version else {
+                continue;
+            };
+            if let Some(first) = declared.get(&version) {
+                let first = first.origin.clone();
+                self.error_at(
+                    origin,
+                    format!("version {version} is declared twice in `versions`"),
+                    format!("it is first declared at {first}; merge the two entries"),
+                );
+                continue;
+            }
+            declared.insert(
+                version,
+                VersionSpec {
+                    origin,
+                    run_id,
+                    source,
+                    tags,
+                },
+            );
+        }
+        declared
+    }
+
+    fn tags(&mut self, tags: TagMap) -> BTreeMap<String, String> {
+        let mut declared = BTreeMap::new();
+        for (key, value) in tags.0 {
+            let name = &key.value;
+            let length = name.chars().count();
+            let valid_key = if name.trim().is_empty() {
+                self.error(
+                    &key,
+                    "tag key is empty",
+                    "give the tag a name, or remove it",
+                );
+                false
+            } else if length > MAX_TAG_KEY_LENGTH {
+                self.error(
+                    &key,
+                    format!("tag key is {length} characters long"),
+                    format!(
+                        "MLflow accepts tag keys of at most {MAX_TAG_KEY_LENGTH} characters; shorten it"
+                    ),
+                );
+                false
+            } else if name.starts_with(RESERVED_TAG_PREFIX) {
+                self.error(
+                    &key,
+                    format!("tag key `{name}` is reserved"),
+                    format!(
+                        "mlreg writes the `{RESERVED_TAG_PREFIX}*` tags itself (its audit trail); use another prefix"
+                    ),
+                );
+                false
+            } else {
+                true
+            };
+            let value = self.text(&format!("tag `{name}`"), &value);
+            if let (true, Some(value)) = (valid_key, value) {
+                declared.insert(key.value, value);
+            }
+        }
+        declared
+    }
+}
+
+/// A version number written as a string: digits only, no sign, no leading zero.
+fn parse_version_key(text: &str) -> Option<i128> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.starts_with('0') {
+        return None;
+    }
+    text.parse::<i128>().ok()
+}
+
+/// Checks an alias name against MLflow's rules; `Err` says what is wrong.
+///
+/// MLflow accepts 1 to 255 characters among letters, digits, `_` and `-`, and reserves
+/// `latest` (any case) and `v<digits>` / `V<digits>`, which name versions.
+pub fn validate_alias_name(alias: &str) -> Result<(), String> {
+    const MAX_ALIAS_LENGTH: usize = 255;
+    if alias.is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    if alias.len() > MAX_ALIAS_LENGTH {
+        return Err(format!(
+            "the name is {} characters long; at most {MAX_ALIAS_LENGTH} are allowed",
+            alias.chars().count()
+        ));
+    }
+    if let Some(bad) = alias
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        return Err(format!(
+            "`{}` is not allowed; only letters, digits, `_` and `-` are",
+            bad.escape_debug()
+        ));
+    }
+    if alias.eq_ignore_ascii_case("latest") {
+        return Err("`latest` is reserved by MLflow for the newest version".to_owned());
+    }
+    let digits = alias.strip_prefix(['v', 'V']).unwrap_or_default();
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{alias}` is reserved by MLflow: `v<number>` refers to a version number"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_names_follow_mlflow_rules() {
+        for valid in [
+            "champion",
+            "challenger-2",
+            "A_b-9",
+            "v",
+            "v1a",
+            "version3",
+            "x",
+        ] {
+            assert_eq!(validate_alias_name(valid), Ok(()), "{valid}");
+        }
+        let long = "a".repeat(256);
+        for invalid in [
+            "",
+            "latest",
+            "LaTeSt",
+            "v1",
+            "V42",
+            "has space",
+            "dot.ted",
+            "é",
+            &long,
+        ] {
+            assert!(validate_alias_name(invalid).is_err(), "{invalid}");
+        }
+        assert_eq!(validate_alias_name(&"a".repeat(255)), Ok(()));
+    }
+
+    #[test]
+    fn version_keys_are_canonical_positive_integers() {
+        assert_eq!(parse_version_key("3"), Some(3));
+        assert_eq!(parse_version_key("120"), Some(120));
+        for bad in ["", "03", "-1", "+3", "3.0", "three", " 3"] {
+            assert_eq!(parse_version_key(bad), None, "{bad}");
+        }
+    }
+}
