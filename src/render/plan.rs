@@ -1,0 +1,681 @@
+//! Plans and apply reports as Terraform-like text, versioned JSON, or Markdown for a
+//! pull-request comment.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use crate::apply::{ApplyReport, ModelStatus, OutcomeStatus};
+use crate::plan::{Action, Change, Plan, Summary};
+
+/// The version of the JSON documents `plan`/`reconcile --output json` print. Bumped only
+/// when a field changes meaning or disappears; new fields may appear at any time.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Figures about the run, for the JSON document and benchmarks.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stats {
+    /// HTTP requests sent to the registry (retries included).
+    pub requests: u64,
+    /// Wall time of the run in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// The symbol, color and one-line description of a change.
+fn describe(action: &Action) -> (char, AnsiColor, String) {
+    match action {
+        Action::CreateModel { description, tags } => (
+            '+',
+            AnsiColor::Green,
+            format!(
+                "create model{}{}",
+                if description.is_some() {
+                    " with description"
+                } else {
+                    ""
+                },
+                if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " and tags {}",
+                        tags.iter()
+                            .map(|(k, v)| format!("{k}={v:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ),
+        ),
+        Action::SetDescription { from, to } => (
+            '~',
+            AnsiColor::Yellow,
+            format!("description: {} → {}", quote(from), quote(to)),
+        ),
+        Action::SetModelTag { key, from, to } => (
+            '~',
+            AnsiColor::Yellow,
+            format!(
+                "tag {key}: {} → {}",
+                from.as_deref().map_or("(unset)".into(), quote),
+                quote(to)
+            ),
+        ),
+        Action::SetVersionTag {
+            version,
+            key,
+            from,
+            to,
+        } => (
+            '~',
+            AnsiColor::Yellow,
+            format!(
+                "version {version} tag {key}: {} → {}",
+                from.as_deref().map_or("(unset)".into(), quote),
+                quote(to)
+            ),
+        ),
+        Action::Transition { version, from, to } => {
+            let (symbol, color) = if to.is_declarable() {
+                ('↑', AnsiColor::Green)
+            } else {
+                ('-', AnsiColor::Red)
+            };
+            (symbol, color, format!("version {version}: {from} → {to}"))
+        }
+        Action::SetAlias { alias, from, to } => (
+            '~',
+            AnsiColor::Yellow,
+            match from {
+                Some(from) => format!("alias {alias}: {from} → {to}"),
+                None => format!("alias {alias}: (none) → {to}"),
+            },
+        ),
+        Action::DeleteAlias { alias, version } => (
+            '-',
+            AnsiColor::Red,
+            format!("alias {alias}: {version} → (removed)"),
+        ),
+    }
+}
+
+fn quote(text: &str) -> String {
+    const MAX: usize = 60;
+    if text.chars().count() > MAX {
+        let cut: String = text.chars().take(MAX).collect();
+        format!("{cut:?}…")
+    } else {
+        format!("{text:?}")
+    }
+}
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// The summary sentence: `Plan: 2 to promote, 5 to archive, 1 alias to move, 0 to create.`
+pub fn summary_line(prefix: &str, summary: &Summary) -> String {
+    let mut line = format!(
+        "{prefix}: {} to promote, {} to archive, {} alias{} to move, {} to create",
+        summary.promote,
+        summary.archive,
+        summary.alias_move,
+        if summary.alias_move == 1 { "" } else { "es" },
+        summary.create
+    );
+    if summary.alias_remove > 0 {
+        line.push_str(&format!(
+            ", {} alias{} to remove",
+            summary.alias_remove,
+            if summary.alias_remove == 1 { "" } else { "es" }
+        ));
+    }
+    if summary.update > 0 {
+        line.push_str(&format!(", {} to update", summary.update));
+    }
+    line.push('.');
+    line
+}
+
+fn write_changes(
+    out: &mut dyn Write,
+    painter: &Painter,
+    changes: &[Change],
+    statuses: Option<&[OutcomeStatus]>,
+) -> io::Result<()> {
+    let lines: Vec<(char, AnsiColor, String)> =
+        changes.iter().map(|c| describe(&c.action)).collect();
+    let width = lines
+        .iter()
+        .map(|(_, _, text)| text.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (index, ((symbol, color, text), change)) in lines.iter().zip(changes).enumerate() {
+        let pad = " ".repeat(width - text.chars().count());
+        let style = Style::new().fg_color(Some((*color).into()));
+        let reason = painter.paint(Style::new().dimmed(), &format!("# {}", change.reason));
+        let status = match statuses.and_then(|s| s.get(index)) {
+            None => String::new(),
+            Some(OutcomeStatus::Applied) => {
+                format!(
+                    "  {}",
+                    painter.paint(Style::new().fg_color(Some(AnsiColor::Green.into())), "done")
+                )
+            }
+            Some(OutcomeStatus::Skipped) => {
+                format!("  {}", painter.paint(Style::new().dimmed(), "skipped"))
+            }
+            Some(OutcomeStatus::Failed { error }) => format!(
+                "  {}",
+                painter.paint(
+                    Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+                    &format!("FAILED: {error}")
+                )
+            ),
+        };
+        writeln!(
+            out,
+            "    {} {text}{pad}   {reason}{status}",
+            painter.paint(style, &symbol.to_string()),
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the plan as Terraform-like text.
+pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<()> {
+    let painter = Painter { color };
+    let bold = Style::new().bold();
+    for model in &plan.models {
+        if model.is_in_sync() {
+            writeln!(
+                out,
+                "  {} {}",
+                painter.paint(bold, &model.model),
+                painter.paint(Style::new().dimmed(), "in sync")
+            )?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {} {}",
+            painter.paint(bold, &model.model),
+            painter.paint(
+                Style::new().dimmed(),
+                &format!("({})", model.manifest.display())
+            )
+        )?;
+        write_changes(out, &painter, &model.changes, None)?;
+    }
+    if !plan.unmanaged.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Unmanaged models (no manifest; never changed): {}",
+            plan.unmanaged.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    if plan.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            painter.paint(
+                Style::new().bold().fg_color(Some(AnsiColor::Green.into())),
+                "No changes. The registry matches the manifests."
+            )
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}",
+            painter.paint(bold, &summary_line("Plan", &plan.summary()))
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the result of an apply as text.
+pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool) -> io::Result<()> {
+    let painter = Painter { color };
+    let bold = Style::new().bold();
+    let red = Style::new().bold().fg_color(Some(AnsiColor::Red.into()));
+    for model in &report.models {
+        let status = match model.status {
+            ModelStatus::InSync => "in sync",
+            ModelStatus::Converged => "converged",
+            ModelStatus::Failed => "FAILED",
+            ModelStatus::Interrupted => "interrupted",
+        };
+        let status_style = if model.status == ModelStatus::Failed {
+            red
+        } else {
+            Style::new().dimmed()
+        };
+        writeln!(
+            out,
+            "  {} {}{}",
+            painter.paint(bold, &model.model),
+            painter.paint(status_style, status),
+            if model.replanned {
+                painter.paint(
+                    Style::new().dimmed(),
+                    " (re-planned: the registry changed after planning)",
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        let changes: Vec<Change> = model.outcomes.iter().map(|o| o.change.clone()).collect();
+        let statuses: Vec<OutcomeStatus> =
+            model.outcomes.iter().map(|o| o.result.clone()).collect();
+        write_changes(out, &painter, &changes, Some(&statuses))?;
+        for outcome in &model.outcomes {
+            if let Some(error) = &outcome.annotation_error {
+                writeln!(out, "    warning: audit tag not written: {error}")?;
+            }
+        }
+        if let Some(error) = &model.error {
+            writeln!(
+                out,
+                "    {}",
+                painter.paint(red, &format!("error: {error}"))
+            )?;
+        }
+        if !model.remaining.is_empty() {
+            writeln!(out, "    still different from the manifest:")?;
+            write_changes(out, &painter, &model.remaining, None)?;
+        }
+        for diagnostic in &model.diagnostics {
+            writeln!(out, "    {diagnostic}")?;
+        }
+    }
+    let (applied, failed, skipped) = report.counts();
+    writeln!(out)?;
+    let line = format!("{applied} applied, {failed} failed, {skipped} skipped.");
+    if report.interrupted {
+        writeln!(
+            out,
+            "{}",
+            painter.paint(red, &format!("Apply interrupted: {line}"))
+        )?;
+    } else if report.is_success() {
+        writeln!(
+            out,
+            "{}",
+            painter.paint(
+                Style::new().bold().fg_color(Some(AnsiColor::Green.into())),
+                &format!("Apply complete: {line}")
+            )
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}",
+            painter.paint(red, &format!("Apply failed: {line}"))
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonDocument<'a> {
+    format_version: &'static str,
+    mlreg_version: &'static str,
+    mode: &'static str,
+    summary: JsonSummary,
+    models: Vec<JsonModel<'a>>,
+    unmanaged: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<JsonResult>,
+    stats: Stats,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    #[serde(flatten)]
+    counts: Summary,
+    total: usize,
+}
+
+#[derive(Serialize)]
+struct JsonResult {
+    success: bool,
+    interrupted: bool,
+    applied: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+#[derive(Serialize)]
+struct JsonModel<'a> {
+    name: &'a str,
+    manifest: String,
+    in_sync: bool,
+    changes: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<ModelStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replanned: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<&'a [Change]>,
+}
+
+/// Writes the plan, and the apply report when there is one, as one JSON document.
+pub fn write_json(
+    out: &mut dyn Write,
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+    stats: Stats,
+) -> io::Result<()> {
+    let to_value =
+        |value: serde_json::Result<serde_json::Value>| value.unwrap_or(serde_json::Value::Null);
+    let models = plan
+        .models
+        .iter()
+        .map(|model| {
+            let applied = report.and_then(|r| r.models.iter().find(|m| m.model == model.model));
+            JsonModel {
+                name: &model.model,
+                manifest: model.manifest.display().to_string(),
+                in_sync: model.is_in_sync(),
+                changes: match applied {
+                    Some(applied) => to_value(serde_json::to_value(&applied.outcomes)),
+                    None => to_value(serde_json::to_value(&model.changes)),
+                },
+                status: report.map(|_| applied.map_or(ModelStatus::InSync, |m| m.status)),
+                replanned: applied.map(|m| m.replanned),
+                error: applied.and_then(|m| m.error.as_deref()),
+                remaining: applied
+                    .filter(|m| !m.remaining.is_empty())
+                    .map(|m| m.remaining.as_slice()),
+            }
+        })
+        .collect();
+    let summary = plan.summary();
+    let document = JsonDocument {
+        format_version: FORMAT_VERSION,
+        mlreg_version: env!("CARGO_PKG_VERSION"),
+        mode: if report.is_some() { "apply" } else { "plan" },
+        summary: JsonSummary {
+            total: summary.total(),
+            counts: summary,
+        },
+        models,
+        unmanaged: &plan.unmanaged,
+        result: report.map(|report| {
+            let (applied, failed, skipped) = report.counts();
+            JsonResult {
+                success: report.is_success(),
+                interrupted: report.interrupted,
+                applied,
+                failed,
+                skipped,
+            }
+        }),
+        stats,
+    };
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+fn escape_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Writes the plan (and the apply report, if any) as Markdown for a pull-request comment:
+/// a summary table per model, the details collapsible.
+pub fn write_markdown(
+    out: &mut dyn Write,
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+) -> io::Result<()> {
+    let summary = plan.summary();
+    let title = if report.is_some() {
+        "reconcile"
+    } else {
+        "plan"
+    };
+    if plan.is_empty() {
+        writeln!(out, "### mlreg {title}: no changes")?;
+        writeln!(out)?;
+        writeln!(out, "The registry matches the manifests.")?;
+    } else {
+        writeln!(
+            out,
+            "### {}",
+            summary_line(&format!("mlreg {title}"), &summary)
+        )?;
+        writeln!(out)?;
+        writeln!(out, "| Model | Changes | Summary |")?;
+        writeln!(out, "|---|---:|---|")?;
+        for model in &plan.models {
+            let model_summary = Summary::of(&model.changes);
+            let text = if model.is_in_sync() {
+                "in sync".to_owned()
+            } else {
+                summary_line("", &model_summary)
+                    .trim_start_matches(": ")
+                    .trim_end_matches('.')
+                    .to_owned()
+            };
+            writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                escape_cell(&model.model),
+                model.changes.len(),
+                text
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "<details><summary>Details</summary>")?;
+        writeln!(out)?;
+        for model in plan.models.iter().filter(|m| !m.is_in_sync()) {
+            writeln!(
+                out,
+                "#### `{}` — `{}`",
+                escape_cell(&model.model),
+                model.manifest.display()
+            )?;
+            writeln!(out)?;
+            let applied = report.and_then(|r| r.models.iter().find(|m| m.model == model.model));
+            if applied.is_some() {
+                writeln!(out, "| | Change | Reason | Result |")?;
+                writeln!(out, "|---|---|---|---|")?;
+            } else {
+                writeln!(out, "| | Change | Reason |")?;
+                writeln!(out, "|---|---|---|")?;
+            }
+            match applied {
+                Some(applied) => {
+                    for outcome in &applied.outcomes {
+                        let (symbol, _, text) = describe(&outcome.change.action);
+                        let result = match &outcome.result {
+                            OutcomeStatus::Applied => "done".to_owned(),
+                            OutcomeStatus::Skipped => "skipped".to_owned(),
+                            OutcomeStatus::Failed { error } => {
+                                format!("**failed**: {}", escape_cell(error))
+                            }
+                        };
+                        writeln!(
+                            out,
+                            "| {symbol} | {} | {} | {result} |",
+                            escape_cell(&text),
+                            outcome.change.reason
+                        )?;
+                    }
+                }
+                None => {
+                    for change in &model.changes {
+                        let (symbol, _, text) = describe(&change.action);
+                        writeln!(
+                            out,
+                            "| {symbol} | {} | {} |",
+                            escape_cell(&text),
+                            change.reason
+                        )?;
+                    }
+                }
+            }
+            writeln!(out)?;
+        }
+        writeln!(out, "</details>")?;
+    }
+    if !plan.unmanaged.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Unmanaged models (no manifest; never changed): {}",
+            plan.unmanaged
+                .iter()
+                .map(|m| format!("`{}`", escape_cell(m)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    if let Some(report) = report {
+        let (applied, failed, skipped) = report.counts();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "**{}**: {applied} applied, {failed} failed, {skipped} skipped.",
+            if report.is_success() {
+                "Apply complete"
+            } else {
+                "Apply failed"
+            }
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::plan::{ModelPlan, Reason};
+    use crate::stage::Stage;
+
+    fn sample() -> Plan {
+        Plan {
+            models: vec![
+                ModelPlan {
+                    model: "bert".into(),
+                    manifest: PathBuf::from("desired-state/bert.yaml"),
+                    changes: vec![
+                        Change {
+                            action: Action::Transition {
+                                version: 4,
+                                from: Stage::Staging,
+                                to: Stage::Production,
+                            },
+                            reason: Reason::Declared,
+                        },
+                        Change {
+                            action: Action::SetAlias {
+                                alias: "champion".into(),
+                                from: Some(3),
+                                to: 4,
+                            },
+                            reason: Reason::AliasMoved,
+                        },
+                        Change {
+                            action: Action::Transition {
+                                version: 3,
+                                from: Stage::Production,
+                                to: Stage::Archived,
+                            },
+                            reason: Reason::NotDeclaredInStage,
+                        },
+                    ],
+                    basis: None,
+                },
+                ModelPlan {
+                    model: "churn".into(),
+                    manifest: PathBuf::from("desired-state/churn.yaml"),
+                    changes: vec![],
+                    basis: None,
+                },
+            ],
+            unmanaged: vec!["legacy".into()],
+        }
+    }
+
+    #[test]
+    fn text_is_grouped_by_model_with_reasons_and_a_summary() {
+        let mut out = Vec::new();
+        write_text(&mut out, &sample(), false).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(
+            text,
+            "  bert (desired-state/bert.yaml)\n\
+             \x20   ↑ version 4: Staging → Production    # declared\n\
+             \x20   ~ alias champion: 3 → 4              # alias moved\n\
+             \x20   - version 3: Production → Archived   # not declared in stage\n\
+             \x20 churn in sync\n\
+             \n\
+             Unmanaged models (no manifest; never changed): legacy\n\
+             \n\
+             Plan: 1 to promote, 1 to archive, 1 alias to move, 0 to create.\n"
+        );
+    }
+
+    #[test]
+    fn empty_plan_says_no_changes_and_color_is_optional() {
+        let plan = Plan::default();
+        let mut plain = Vec::new();
+        write_text(&mut plain, &plan, false).expect("write");
+        assert!(String::from_utf8_lossy(&plain).contains("No changes."));
+        assert!(!plain.contains(&0x1b));
+        let mut colored = Vec::new();
+        write_text(&mut colored, &sample(), true).expect("write");
+        assert!(colored.contains(&0x1b));
+    }
+
+    #[test]
+    fn json_is_versioned_and_lists_every_change() {
+        let mut out = Vec::new();
+        write_json(&mut out, &sample(), None, Stats::default()).expect("write");
+        let value: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(value["format_version"], "1");
+        assert_eq!(value["mode"], "plan");
+        assert_eq!(value["summary"]["total"], 3);
+        assert_eq!(value["models"][0]["changes"][0]["kind"], "transition");
+        assert_eq!(value["models"][0]["changes"][0]["to"], "Production");
+        assert_eq!(value["models"][0]["changes"][0]["reason"], "declared");
+        assert_eq!(value["models"][1]["in_sync"], true);
+        assert_eq!(value["unmanaged"][0], "legacy");
+    }
+
+    #[test]
+    fn markdown_has_a_table_and_collapsible_details() {
+        let mut out = Vec::new();
+        write_markdown(&mut out, &sample(), None).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.starts_with(
+            "### mlreg plan: 1 to promote, 1 to archive, 1 alias to move, 0 to create.\n"
+        ));
+        assert!(
+            text.contains(
+                "| `bert` | 3 | 1 to promote, 1 to archive, 1 alias to move, 0 to create |"
+            )
+        );
+        assert!(text.contains("| `churn` | 0 | in sync |"));
+        assert!(text.contains("<details><summary>Details</summary>"));
+        assert!(text.contains("| ↑ | version 4: Staging → Production | declared |"));
+    }
+}
