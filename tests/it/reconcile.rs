@@ -117,10 +117,7 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
         &["plan", "--model", &name, "--detailed-exitcode"],
     );
     assert_eq!(code, 2, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains(&format!("version 3: None → Production")),
-        "{stdout}"
-    );
+    assert!(stdout.contains("version 3: None → Production"), "{stdout}");
     assert!(
         stdout.contains("version 1: Production → Archived"),
         "{stdout}"
