@@ -13,12 +13,15 @@
 //! - [`apply`]: executes a plan through a registry, one write at a time per model and
 //!   several models at once, then verifies; returns a report and never prints.
 //! - [`render`]: plans, reports and tables as text, JSON or Markdown into any `Write`.
+//! - [`daemon`]: `mlreg watch`: the watch/resync loop, debounce, HTTP endpoints, metrics,
+//!   two-stage shutdown.
 //! - [`commands`]: one function per subcommand, glue only; [`cli`] declares the command
 //!   line and [`exit`] the exit codes.
 
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod diagnostic;
 pub mod exit;
 pub mod manifest;

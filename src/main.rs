@@ -8,7 +8,7 @@ use mlreg::exit::ExitStatus;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    mlreg::commands::init_logging(&cli.global);
+    mlreg::commands::init_logging_for(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

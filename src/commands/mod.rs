@@ -6,8 +6,10 @@ mod completions;
 mod info;
 mod reconcile;
 mod schema;
+pub mod signals;
 mod validate;
 mod versions;
+mod watch;
 
 use std::io::{self, IsTerminal};
 
@@ -83,20 +85,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             reconcile::run(&context, &args).await
         }
         Command::Reconcile(args) => reconcile::run(&context, &args).await,
-        Command::Watch(_)
-        | Command::Promote(_)
-        | Command::SetStage(_)
-        | Command::Export(_)
-        | Command::Resolve(_) => {
+        Command::Watch(args) => watch::run(&context, &args).await,
+        Command::Promote(_) | Command::SetStage(_) | Command::Export(_) | Command::Resolve(_) => {
             anyhow::bail!("this subcommand is not implemented in this build yet")
         }
     }
 }
 
+/// Installs the tracing subscriber for `cli`: like [`init_logging`], except that the
+/// daemon (`watch`) logs at `info` without `-v`, as a long-running service is expected to.
+pub fn init_logging_for(cli: &Cli) {
+    let quiet = if matches!(cli.command, Command::Watch(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    install_logging(&cli.global, quiet);
+}
+
 /// Installs the tracing subscriber on stderr: `RUST_LOG` if set, else from `-v`.
 pub fn init_logging(global: &GlobalArgs) {
+    install_logging(global, "warn");
+}
+
+/// Installs the subscriber; `quiet` is the level without `-v`.
+fn install_logging(global: &GlobalArgs, quiet: &str) {
     let default = match global.verbose {
-        0 => "warn",
+        0 => quiet,
         1 => "info",
         2 => "debug",
         _ => "trace",

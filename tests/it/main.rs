@@ -4,8 +4,9 @@
 //! isolate themselves by model-name prefix. Tests that need no server (manifest
 //! validation) never start one.
 
-mod support;
 mod reconcile;
 mod registry;
+mod support;
 mod validate;
 mod versions;
+mod watch;

@@ -1,0 +1,276 @@
+//! The daemon's Prometheus metrics, kept in an explicit registry (no process globals) and
+//! rendered as text on `/metrics`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `mlreg_reconciles_total` | counter | `result` = `success` \| `failure` |
+//! | `mlreg_changes_applied_total` | counter | `kind` = `promote` \| `archive` \| `alias_move` \| `alias_remove` \| `create` \| `update` |
+//! | `mlreg_drift_detected_total` | counter | — (resyncs that found drift they did not revert) |
+//! | `mlreg_models_drifted` | gauge | — |
+//! | `mlreg_models_managed` | gauge | — |
+//! | `mlreg_manifests_valid` | gauge | — (1 or 0) |
+//! | `mlreg_last_success_timestamp_seconds` | gauge | — (Unix time) |
+//! | `mlreg_registry_request_duration_seconds` | histogram | `endpoint`, `status` (`2xx` \| `4xx` \| `5xx` \| `error`) |
+//!
+//! Clones share the same series, so the registry client's request observer and the daemon
+//! loop can both hold one.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::plan::{Action, Change};
+
+/// The label of `mlreg_reconciles_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The label of `mlreg_changes_applied_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// The labels of `mlreg_registry_request_duration_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    status: &'static str,
+}
+
+/// Builds one latency histogram: 5 ms to about 40 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// The daemon's metrics. Cheap to clone; clones share the series.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    reconciles: Family<ResultLabels, Counter>,
+    changes_applied: Family<KindLabels, Counter>,
+    drift_detected: Counter,
+    models_drifted: Gauge,
+    models_managed: Gauge,
+    manifests_valid: Gauge,
+    last_success: Gauge<f64, AtomicU64>,
+    request_duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates every series, registered under the `mlreg_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mlreg");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        let changes_applied = Family::<KindLabels, Counter>::default();
+        let drift_detected = Counter::default();
+        let models_drifted = Gauge::default();
+        let models_managed = Gauge::default();
+        let manifests_valid = Gauge::default();
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        let request_duration =
+            Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        // Counters get their `_total` suffix from the encoder.
+        registry.register(
+            "reconciles",
+            "Reconciles run, by result (success: the registry was read and every change applied; failure: anything else)",
+            reconciles.clone(),
+        );
+        registry.register(
+            "changes_applied",
+            "Changes applied to the registry, by kind",
+            changes_applied.clone(),
+        );
+        registry.register(
+            "drift_detected",
+            "Reconciles that found drift they did not revert (self-heal off)",
+            drift_detected.clone(),
+        );
+        registry.register(
+            "models_drifted",
+            "Managed models whose registry state differs from their manifest, as of the last reconcile",
+            models_drifted.clone(),
+        );
+        registry.register(
+            "models_managed",
+            "Models the last valid desired state declares",
+            models_managed.clone(),
+        );
+        registry.register(
+            "manifests_valid",
+            "1 when the manifests last read are valid, 0 when they are not",
+            manifests_valid.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last successful reconcile",
+            last_success.clone(),
+        );
+        registry.register(
+            "registry_request_duration_seconds",
+            "Latency of the HTTP requests sent to the MLflow registry (retries included), by endpoint and status class",
+            request_duration.clone(),
+        );
+        // Pre-create the result series so a dashboard sees 0 rather than nothing.
+        for result in ["success", "failure"] {
+            drop(reconciles.get_or_create(&ResultLabels { result }));
+        }
+        Metrics {
+            registry: Arc::new(registry),
+            reconciles,
+            changes_applied,
+            drift_detected,
+            models_drifted,
+            models_managed,
+            manifests_valid,
+            last_success,
+            request_duration,
+        }
+    }
+
+    /// Counts one reconcile; a success also sets the last-success timestamp to now.
+    pub fn reconciled(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        if success {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_secs_f64())
+                .unwrap_or_default();
+            self.last_success.set(now);
+        }
+    }
+
+    /// Counts one change applied.
+    pub fn change_applied(&self, change: &Change) {
+        let kind = change_kind(&change.action);
+        self.changes_applied
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    /// Counts one reconcile that found drift and left it alone.
+    pub fn drift_detected(&self) {
+        self.drift_detected.inc();
+    }
+
+    /// Sets how many managed models differ from their manifest.
+    pub fn set_models_drifted(&self, count: usize) {
+        self.models_drifted
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Sets how many models the desired state declares.
+    pub fn set_models_managed(&self, count: usize) {
+        self.models_managed
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Sets whether the manifests last read are valid.
+    pub fn set_manifests_valid(&self, valid: bool) {
+        self.manifests_valid.set(i64::from(valid));
+    }
+
+    /// Records one registry request: the shape of `MlflowClient::with_observer`.
+    pub fn observe_request(&self, endpoint: &'static str, latency: Duration, status: Option<u16>) {
+        let status = match status {
+            Some(200..=299) => "2xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            Some(_) => "other",
+            None => "error",
+        };
+        self.request_duration
+            .get_or_create(&RequestLabels { endpoint, status })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// The metrics in the Prometheus/OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// The `kind` label of a change, named like the plan summary's counts.
+fn change_kind(action: &Action) -> &'static str {
+    match action {
+        Action::CreateModel { .. } => "create",
+        Action::SetDescription { .. }
+        | Action::SetModelTag { .. }
+        | Action::SetVersionTag { .. } => "update",
+        Action::Transition { to, .. } if to.is_declarable() => "promote",
+        Action::Transition { .. } => "archive",
+        Action::SetAlias { .. } => "alias_move",
+        Action::DeleteAlias { .. } => "alias_remove",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Reason;
+    use crate::stage::Stage;
+
+    #[test]
+    fn renders_every_series_with_the_mlreg_prefix() {
+        let metrics = Metrics::new();
+        metrics.reconciled(true);
+        metrics.reconciled(false);
+        metrics.change_applied(&Change {
+            action: Action::Transition {
+                version: 2,
+                from: Stage::Staging,
+                to: Stage::Production,
+            },
+            reason: Reason::Declared,
+        });
+        metrics.set_models_drifted(3);
+        metrics.set_manifests_valid(true);
+        metrics.observe_request(
+            "registered-models/search",
+            Duration::from_millis(12),
+            Some(200),
+        );
+        let text = metrics.encode().expect("encode");
+        for expected in [
+            "mlreg_reconciles_total{result=\"success\"} 1",
+            "mlreg_reconciles_total{result=\"failure\"} 1",
+            "mlreg_changes_applied_total{kind=\"promote\"} 1",
+            "mlreg_models_drifted 3",
+            "mlreg_manifests_valid 1",
+            "mlreg_last_success_timestamp_seconds ",
+            "mlreg_registry_request_duration_seconds_count{endpoint=\"registered-models/search\",status=\"2xx\"} 1",
+            "# EOF",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+        }
+    }
+}
