@@ -1,11 +1,74 @@
-//! `mlreg info MODEL`.
+//! `mlreg info MODEL`: a model's description, tags, stages, aliases, latest versions, the
+//! manifest that manages it, as text or JSON.
 
-use crate::cli::InfoArgs;
+use std::io::Write as _;
+
+use crate::cli::{InfoArgs, TableOutput};
 use crate::exit::ExitStatus;
+use crate::manifest::{self, DesiredModel};
+use crate::registry::ObservedModel;
+use crate::render::table::{self, Management, ModelInfo};
 
 use super::Context;
+use super::versions::{now_ms, read_model};
 
 /// Summarizes a model.
-pub async fn run(_context: &Context, _args: &InfoArgs) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("not implemented")
+pub async fn run(context: &Context, args: &InfoArgs) -> anyhow::Result<ExitStatus> {
+    let client = context.client()?;
+    let model = read_model(&client, &args.model).await?;
+    let (management, desired) = management(&args.dir.dir, &args.model);
+    let info = ModelInfo {
+        model: &model,
+        management,
+        drift: drift_summary(desired.as_ref(), &model),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        TableOutput::Table => table::write_info_text(&mut stdout, &info, now_ms())?,
+        TableOutput::Json => table::write_info_json(&mut stdout, &info)?,
+    }
+    stdout.flush()?;
+    Ok(ExitStatus::Success)
+}
+
+/// Which manifest under `dir` names `model`, and its declaration. Invalid manifests make
+/// the answer unknown rather than "not managed": a broken file may be the one naming it.
+fn management(dir: &std::path::Path, model: &str) -> (Management, Option<DesiredModel>) {
+    if !dir.exists() {
+        return (
+            Management::NoManifests {
+                dir: dir.to_path_buf(),
+            },
+            None,
+        );
+    }
+    match manifest::load_dir(dir) {
+        Ok(desired) => match desired.models.get(model) {
+            Some(declared) => (
+                Management::Managed {
+                    file: declared.origin.file.clone(),
+                },
+                Some(declared.clone()),
+            ),
+            None => (Management::NotManaged, None),
+        },
+        Err(error) => {
+            tracing::debug!(%error, "manifests could not be loaded");
+            (
+                Management::Unknown {
+                    problems: error.diagnostics.len(),
+                },
+                None,
+            )
+        }
+    }
+}
+
+/// What reconciling `desired` would change on `observed`, one line per change.
+///
+/// Not computed yet: this is where the planner's per-model plan will be rendered as a
+/// drift summary. `None` means "not computed", and nothing is shown.
+fn drift_summary(desired: Option<&DesiredModel>, observed: &ObservedModel) -> Option<Vec<String>> {
+    let _ = (desired, observed);
+    None
 }

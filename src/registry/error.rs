@@ -23,8 +23,9 @@ pub enum Error {
         /// MLflow's message, or the start of a non-JSON body.
         message: String,
     },
-    /// The request could not be sent or its response not received.
-    #[error("{method} {endpoint}: {source}")]
+    /// The request could not be sent or its response not received. The cause (connection
+    /// refused, timeout, ...) is the `source`, printed by `{:#}` after this message.
+    #[error("{method} {endpoint}: request failed")]
     Transport {
         /// HTTP method.
         method: &'static str,

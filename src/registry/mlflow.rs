@@ -1,61 +1,1080 @@
-//! The MLflow REST client.
+//! The MLflow REST client: [`MlflowClient`] implements [`Registry`] over the registry API
+//! of an MLflow tracking server (`{base_url}/api/2.0/mlflow/...`, see mlflow-api.md).
+//!
+//! Wire conventions: GET parameters go in the query string (repeated keys for lists),
+//! every other method carries a JSON body (DELETE included, which MLflow requires), and
+//! version numbers are JSON strings. Answers are decoded leniently (`wire`).
+//!
+//! Each call carries its own retry policy (`retry`): reads and writes that set a target
+//! state are retried on transient failures, creations only when the server cannot have
+//! acted on them.
+//!
+//! Credentials are attached per request through reqwest's `basic_auth`/`bearer_auth`,
+//! which mark the header sensitive; neither the client's `Debug` nor any error or log line
+//! contains them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use super::{ObservedModel, Registry, RegistryConfig, Result, Snapshot};
+use backon::Retryable as _;
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::retry::{self, Attempt, Policy};
+use super::wire::{
+    self, Empty, ErrorBody, ModelVersion, ModelVersionResponse, RegisteredModel,
+    RegisteredModelResponse, SearchModelsResponse, SearchVersionsResponse,
+};
+use super::{
+    Auth, Error, ObservedModel, ObservedVersion, Registry, RegistryConfig, Result, Snapshot,
+};
 use crate::stage::Stage;
 
+/// Receives, for every HTTP request sent (retries included), the endpoint (the path after
+/// `/api/2.0/mlflow/`), its latency (until the whole answer was read) and the HTTP status
+/// (`None` when no answer came). Meant to feed a latency histogram.
+pub type RequestObserver = Arc<dyn Fn(&'static str, Duration, Option<u16>) + Send + Sync>;
+
+/// How many times a whole read is attempted when the registry changes under it.
+const READ_ATTEMPTS: u32 = 3;
+
+/// The endpoints used, as paths after `/api/2.0/mlflow/`.
+mod endpoint {
+    pub const SEARCH_MODELS: &str = "registered-models/search";
+    pub const GET_MODEL: &str = "registered-models/get";
+    pub const CREATE_MODEL: &str = "registered-models/create";
+    pub const UPDATE_MODEL: &str = "registered-models/update";
+    pub const DELETE_MODEL: &str = "registered-models/delete";
+    pub const SET_MODEL_TAG: &str = "registered-models/set-tag";
+    pub const DELETE_MODEL_TAG: &str = "registered-models/delete-tag";
+    pub const ALIAS: &str = "registered-models/alias";
+    pub const SEARCH_VERSIONS: &str = "model-versions/search";
+    pub const GET_VERSION: &str = "model-versions/get";
+    pub const CREATE_VERSION: &str = "model-versions/create";
+    pub const TRANSITION: &str = "model-versions/transition-stage";
+    pub const SET_VERSION_TAG: &str = "model-versions/set-tag";
+    pub const DELETE_VERSION_TAG: &str = "model-versions/delete-tag";
+}
+
+/// The HTTP methods MLflow's registry API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+        }
+    }
+
+    fn method(self) -> reqwest::Method {
+        match self {
+            Verb::Get => reqwest::Method::GET,
+            Verb::Post => reqwest::Method::POST,
+            Verb::Patch => reqwest::Method::PATCH,
+            Verb::Delete => reqwest::Method::DELETE,
+        }
+    }
+}
+
+/// One logical call: what to send and how it may be retried.
+#[derive(Debug)]
+struct Call {
+    verb: Verb,
+    endpoint: &'static str,
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+    policy: Policy,
+}
+
+impl Call {
+    fn get(endpoint: &'static str, query: Vec<(&'static str, String)>) -> Self {
+        Call {
+            verb: Verb::Get,
+            endpoint,
+            query,
+            body: None,
+            policy: Policy::Safe,
+        }
+    }
+
+    fn with_body(verb: Verb, endpoint: &'static str, body: Value, policy: Policy) -> Self {
+        Call {
+            verb,
+            endpoint,
+            query: Vec::new(),
+            body: Some(body),
+            policy,
+        }
+    }
+}
+
 /// A client of MLflow's registry REST API.
-#[derive(Debug, Clone)]
+///
+/// Cheap to clone; clones share the connection pool, the request counter and the observer.
+#[derive(Clone)]
 pub struct MlflowClient {
-    config: RegistryConfig,
+    http: reqwest::Client,
+    config: Arc<RegistryConfig>,
+    /// `{base_url}/api/2.0/mlflow/`, ending with a slash so endpoints join under it.
+    api: url::Url,
+    requests: Arc<AtomicU64>,
+    observer: Option<RequestObserver>,
+}
+
+// Hand-written: the configuration's `Debug` redacts secrets already, but the client only
+// shows what helps debugging, never headers.
+impl fmt::Debug for MlflowClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MlflowClient")
+            .field("api", &self.api.as_str())
+            .field("auth", &self.config.auth)
+            .field("insecure_tls", &self.config.insecure_tls)
+            .field("requests", &self.request_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MlflowClient {
-    /// Builds a client.
+    /// Builds a client: TLS (the platform's roots, plus `ca_cert_path` when set, or no
+    /// verification at all with `insecure_tls`), timeouts and the `mlreg/<version>` user
+    /// agent. Fails with [`Error::Config`] on an unreadable CA bundle or a base URL that
+    /// cannot carry a path.
     pub fn new(config: RegistryConfig) -> Result<Self> {
-        Ok(MlflowClient { config })
+        // reqwest is built without a default crypto provider; the first caller installs
+        // ring for the process and later calls are no-ops.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let mut api = config.base_url.clone();
+        if api.cannot_be_a_base() || !matches!(api.scheme(), "http" | "https") {
+            return Err(Error::Config(format!(
+                "registry address must be an http:// or https:// URL, not `{api}`"
+            )));
+        }
+        api.set_query(None);
+        api.set_fragment(None);
+        // Keep a path prefix (`mlflow server --static-prefix /mlflow`, or a proxy path).
+        let path = format!("{}/api/2.0/mlflow/", api.path().trim_end_matches('/'));
+        api.set_path(&path);
+
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("mlreg/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .tcp_keepalive(Duration::from_secs(30))
+            .referer(false);
+        if config.insecure_tls {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(path) = &config.ca_cert_path {
+            let pem = std::fs::read(path).map_err(|error| {
+                Error::Config(format!(
+                    "cannot read the CA bundle {} (MLFLOW_TRACKING_SERVER_CERT_PATH): {error}",
+                    path.display()
+                ))
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+                Error::Config(format!(
+                    "the CA bundle {} is not PEM: {error}",
+                    path.display()
+                ))
+            })?;
+            if certificates.is_empty() {
+                return Err(Error::Config(format!(
+                    "the CA bundle {} holds no certificate",
+                    path.display()
+                )));
+            }
+            builder = builder.tls_certs_merge(certificates);
+        }
+        let http = builder
+            .build()
+            .map_err(|error| Error::Config(format!("cannot set up the HTTP client: {error}")))?;
+        Ok(MlflowClient {
+            http,
+            config: Arc::new(config),
+            api,
+            requests: Arc::new(AtomicU64::new(0)),
+            observer: None,
+        })
+    }
+
+    /// A client for `url` with the default configuration and no credentials.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let base_url = url::Url::parse(url)
+            .map_err(|error| Error::Config(format!("`{url}` is not a URL: {error}")))?;
+        MlflowClient::new(RegistryConfig::new(base_url))
+    }
+
+    /// Calls `observer` after every HTTP request (see [`RequestObserver`]).
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(&'static str, Duration, Option<u16>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The tracking server's base URL (never contains credentials).
+    pub fn base_url(&self) -> &url::Url {
+        &self.config.base_url
+    }
+
+    /// How many HTTP requests this client (and its clones) has sent, retries included.
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Registers a new version of `name` from `source` and returns its number.
+    ///
+    /// Not idempotent: it is retried only when the server cannot have acted on it (408,
+    /// 429, connection failures), so a lost answer is an error rather than a duplicate.
+    pub async fn create_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let mut body = json!({"name": name, "source": source, "tags": wire::tag_list(tags)});
+        if let Some(run_id) = run_id {
+            body["run_id"] = json!(run_id);
+        }
+        let call = Call::with_body(Verb::Post, endpoint::CREATE_VERSION, body, Policy::Create);
+        let answer: ModelVersionResponse = self.call(&call).await?;
+        let version = answer.model_version.ok_or_else(|| Error::Decode {
+            endpoint: endpoint::CREATE_VERSION,
+            detail: "the answer holds no model_version".into(),
+        })?;
+        wire::parse_version(&version.version).map_err(|detail| Error::Decode {
+            endpoint: endpoint::CREATE_VERSION,
+            detail,
+        })
+    }
+
+    /// Reads one version (with its tags); `Ok(None)` when it or its model does not exist.
+    pub async fn get_version(&self, name: &str, version: u64) -> Result<Option<ObservedVersion>> {
+        let call = Call::get(
+            endpoint::GET_VERSION,
+            vec![("name", name.to_owned()), ("version", version.to_string())],
+        );
+        let answer: ModelVersionResponse = match self.call(&call).await {
+            Ok(answer) => answer,
+            Err(error) if is_missing(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        answer
+            .model_version
+            .map(|version| decode_version(endpoint::GET_VERSION, version))
+            .transpose()
+    }
+
+    /// Deletes a registered model with its versions, tags and aliases (MLflow hard-deletes).
+    /// A model that does not exist is an error, except when a retry finds it gone (the
+    /// first attempt deleted it but its answer was lost).
+    pub async fn delete_model(&self, name: &str) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Delete,
+            endpoint::DELETE_MODEL,
+            json!({"name": name}),
+            Policy::Safe,
+        );
+        match self.call_counting::<Empty>(&call).await {
+            (Ok(_), _) => Ok(()),
+            (Err(error), attempts) if attempts > 1 && is_missing(&error) => Ok(()),
+            (Err(error), _) => Err(error),
+        }
+    }
+
+    /// Sends one logical call (with its retries) and decodes the answer.
+    async fn call<T: DeserializeOwned + Default>(&self, call: &Call) -> Result<T> {
+        self.call_counting(call).await.0
+    }
+
+    /// Like [`Self::call`], and also says how many attempts were made.
+    async fn call_counting<T: DeserializeOwned + Default>(&self, call: &Call) -> (Result<T>, u32) {
+        let attempts = AtomicU32::new(0);
+        let max_backoff = self.config.max_backoff;
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(call).await
+        })
+        .retry(retry::backoff(&self.config))
+        .when(|attempt: &Attempt| call.policy.allows(attempt))
+        .adjust(|attempt, delay| retry::next_delay(attempt, delay, max_backoff))
+        .notify(|attempt, delay| {
+            tracing::info!(
+                method = call.verb.as_str(),
+                endpoint = call.endpoint,
+                delay_ms = delay.as_millis() as u64,
+                error = %error_chain(&attempt.error),
+                "retrying registry call"
+            );
+        })
+        .await;
+        let attempts = attempts.load(Ordering::Relaxed);
+        let result = result
+            .map_err(|attempt| attempt.error)
+            .and_then(|body| decode(call.endpoint, &body));
+        (result, attempts)
+    }
+
+    /// Sends one HTTP request and returns the body of a successful answer.
+    async fn attempt(&self, call: &Call) -> Result<Vec<u8>, Attempt> {
+        let method = call.verb.as_str();
+        let url = self.api.join(call.endpoint).map_err(|error| {
+            Error::Config(format!(
+                "cannot build the URL of {}: {error}",
+                call.endpoint
+            ))
+        })?;
+        let mut request = self.http.request(call.verb.method(), url);
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            // Sets `Content-Type: application/json`, which MLflow checks on POST.
+            request = request.json(body);
+        }
+        request = match &self.config.auth {
+            Auth::None => request,
+            // Both mark the Authorization header sensitive.
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
+        };
+
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(source) => {
+                let latency = started.elapsed();
+                self.observe(call.endpoint, latency, None);
+                tracing::debug!(
+                    method,
+                    endpoint = call.endpoint,
+                    latency_ms = latency.as_millis() as u64,
+                    error = %error_chain(&source),
+                    "mlflow request failed"
+                );
+                return Err(Error::Transport {
+                    method,
+                    endpoint: call.endpoint,
+                    source,
+                }
+                .into());
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(retry::parse_retry_after);
+        let body = response.bytes().await.map(|body| body.to_vec());
+        let latency = started.elapsed();
+        self.observe(call.endpoint, latency, Some(status.as_u16()));
+        tracing::debug!(
+            method,
+            endpoint = call.endpoint,
+            status = status.as_u16(),
+            latency_ms = latency.as_millis() as u64,
+            "mlflow request"
+        );
+        let body = body.map_err(|source| Error::Transport {
+            method,
+            endpoint: call.endpoint,
+            source,
+        })?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(Attempt {
+                error: api_error(method, call.endpoint, status, &body),
+                retry_after,
+            })
+        }
+    }
+
+    fn observe(&self, endpoint: &'static str, latency: Duration, status: Option<u16>) {
+        if let Some(observer) = &self.observer {
+            observer(endpoint, latency, status);
+        }
+    }
+
+    /// Reads every page of a search, in order.
+    async fn search_all<P: Page>(
+        &self,
+        endpoint: &'static str,
+        query: Vec<(&'static str, String)>,
+    ) -> Result<Vec<P::Item>> {
+        let mut items = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut page_query = query.clone();
+            if !token.is_empty() {
+                page_query.push(("page_token", token.clone()));
+            }
+            let page: P = self.call(&Call::get(endpoint, page_query)).await?;
+            let (page_items, next) = page.split();
+            items.extend(page_items);
+            if next.is_empty() {
+                return Ok(items);
+            }
+            if next == token {
+                return Err(Error::Decode {
+                    endpoint,
+                    detail: "the server sent the same page token twice".into(),
+                });
+            }
+            token = next;
+        }
+    }
+
+    /// Every registered model, by name (one paged search).
+    async fn search_models(&self) -> Result<Vec<RegisteredModel>> {
+        let query = vec![
+            ("max_results", self.config.model_page_size.to_string()),
+            ("order_by", "name ASC".to_owned()),
+        ];
+        self.search_all::<SearchModelsResponse>(endpoint::SEARCH_MODELS, query)
+            .await
+    }
+
+    /// Model versions matching `filter` (all when `None`), ordered by name then number so
+    /// offset paging is stable.
+    async fn search_versions(&self, filter: Option<String>) -> Result<Vec<ModelVersion>> {
+        let mut query = vec![
+            ("max_results", self.config.version_page_size.to_string()),
+            ("order_by", "name ASC".to_owned()),
+            ("order_by", "version_number ASC".to_owned()),
+        ];
+        if let Some(filter) = filter {
+            query.push(("filter", filter));
+        }
+        self.search_all::<SearchVersionsResponse>(endpoint::SEARCH_VERSIONS, query)
+            .await
+    }
+
+    /// One read of the whole registry; the inner `Err` says why it is inconsistent.
+    async fn read_snapshot(&self, ignore_orphans: bool) -> Result<Result<Snapshot, String>> {
+        let models = self.search_models().await?;
+        let versions = self.search_versions(None).await?;
+        assemble(models, versions, ignore_orphans)
+    }
+
+    /// One read of one model; the inner `Err` says why it is inconsistent.
+    async fn read_model(&self, name: &str) -> Result<Option<Result<ObservedModel, String>>> {
+        let call = Call::get(endpoint::GET_MODEL, vec![("name", name.to_owned())]);
+        let answer: RegisteredModelResponse = match self.call(&call).await {
+            Ok(answer) => answer,
+            Err(error) if is_missing(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some(model) = answer.registered_model else {
+            return Err(Error::Decode {
+                endpoint: endpoint::GET_MODEL,
+                detail: "the answer holds no registered_model".into(),
+            });
+        };
+        let versions = self
+            .search_versions(Some(name_filter(name)))
+            .await?
+            .into_iter()
+            // The filter may match more than `name` (see `name_filter`).
+            .filter(|version| version.name == name)
+            .collect();
+        let snapshot = match assemble(vec![model], versions, false)? {
+            Ok(snapshot) => snapshot,
+            Err(reason) => return Ok(Some(Err(reason))),
+        };
+        match snapshot.models.into_values().next() {
+            Some(model) if model.name == name => Ok(Some(Ok(model))),
+            _ => Err(Error::Decode {
+                endpoint: endpoint::GET_MODEL,
+                detail: format!("asked for `{name}`, got another model"),
+            }),
+        }
+    }
+}
+
+/// A page of a search answer.
+trait Page: DeserializeOwned + Default {
+    type Item;
+    /// The items and the next page token (`""` on the last page).
+    fn split(self) -> (Vec<Self::Item>, String);
+}
+
+impl Page for SearchModelsResponse {
+    type Item = RegisteredModel;
+    fn split(self) -> (Vec<RegisteredModel>, String) {
+        (self.registered_models, self.next_page_token)
+    }
+}
+
+impl Page for SearchVersionsResponse {
+    type Item = ModelVersion;
+    fn split(self) -> (Vec<ModelVersion>, String) {
+        (self.model_versions, self.next_page_token)
+    }
+}
+
+/// Puts the models and versions of two separate reads together, and checks they agree.
+///
+/// Returns the inner `Err` (a reason) when the registry visibly changed between or during
+/// the reads: a model or version read twice (offset paging shifted under a concurrent
+/// write), an alias or a latest version that the version read lacks (a version deleted in
+/// between), or, unless `ignore_orphans`, versions of a model the model read lacks (a
+/// model created in between, or one skipped because a deletion shifted the pages).
+fn assemble(
+    models: Vec<RegisteredModel>,
+    versions: Vec<ModelVersion>,
+    ignore_orphans: bool,
+) -> Result<Result<Snapshot, String>> {
+    let mut snapshot = Snapshot::default();
+    let mut latest: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for model in models {
+        let (model, latest_versions) = model.into_observed().map_err(|detail| Error::Decode {
+            endpoint: endpoint::SEARCH_MODELS,
+            detail,
+        })?;
+        if snapshot.models.contains_key(&model.name) {
+            return Ok(Err(format!("model `{}` was read twice", model.name)));
+        }
+        latest.insert(model.name.clone(), latest_versions);
+        snapshot.models.insert(model.name.clone(), model);
+    }
+    let mut orphans = BTreeSet::new();
+    for version in versions {
+        let name = version.name.clone();
+        let version = decode_version(endpoint::SEARCH_VERSIONS, version)?;
+        let Some(model) = snapshot.models.get_mut(&name) else {
+            orphans.insert(name);
+            continue;
+        };
+        let number = version.version;
+        if model.versions.insert(number, version).is_some() {
+            return Ok(Err(format!("version {number} of `{name}` was read twice")));
+        }
+    }
+    if !ignore_orphans && let Some(name) = orphans.first() {
+        return Ok(Err(format!(
+            "versions of `{name}` were read, but not the model"
+        )));
+    }
+    for model in snapshot.models.values() {
+        for (alias, version) in &model.aliases {
+            if !model.versions.contains_key(version) {
+                return Ok(Err(format!(
+                    "alias `{alias}` of `{}` points to version {version}, which was not read",
+                    model.name
+                )));
+            }
+        }
+        for version in latest.get(&model.name).into_iter().flatten() {
+            if !model.versions.contains_key(version) {
+                return Ok(Err(format!(
+                    "version {version} of `{}` was listed with the model but not read",
+                    model.name
+                )));
+            }
+        }
+    }
+    Ok(Ok(snapshot))
+}
+
+/// Whether MLflow itself said the model or version does not exist. A bare 404 without
+/// MLflow's `error_code` (a wrong base path, a proxy's page) is not an answer about the
+/// model, and stays an error.
+fn is_missing(error: &Error) -> bool {
+    error.code() == Some("RESOURCE_DOES_NOT_EXIST")
+}
+
+fn decode_version(endpoint: &'static str, version: ModelVersion) -> Result<ObservedVersion> {
+    version
+        .into_observed()
+        .map_err(|detail| Error::Decode { endpoint, detail })
+}
+
+/// A model-version search filter that matches the model `name`.
+///
+/// MLflow's filter parser (sqlparse, then `_strip_quotes`) takes a quoted value verbatim:
+/// it has no escape for a quote inside a value (`'it''s'` is read as `it''s`), and a
+/// backslash before the closing quote confuses the tokenizer. Names holding `'`, `"` or
+/// `\` (all legal in MLflow) are therefore matched with `LIKE`, each such character
+/// replaced by the one-character wildcard `_`; callers keep only the exact name. `%` and
+/// `_` in a name only widen a `LIKE` match, which the same exact comparison undoes.
+fn name_filter(name: &str) -> String {
+    if name.contains(['\'', '"', '\\']) {
+        let pattern: String = name
+            .chars()
+            .map(|c| {
+                if matches!(c, '\'' | '"' | '\\') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("name LIKE '{pattern}'")
+    } else {
+        format!("name='{name}'")
+    }
+}
+
+/// Decodes a successful answer; an empty body counts as `{}`.
+fn decode<T: DeserializeOwned + Default>(endpoint: &'static str, body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|error| Error::Decode {
+        endpoint,
+        detail: format!("{error}; the answer starts with: {}", excerpt(body)),
+    })
+}
+
+/// The typed error for an answer with an error status. MLflow sends
+/// `{"error_code", "message"}`; proxies and Flask's defaults send HTML or plain text, of
+/// which a short single line is kept.
+fn api_error(
+    method: &'static str,
+    endpoint: &'static str,
+    status: StatusCode,
+    body: &[u8],
+) -> Error {
+    let mlflow = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .filter(|error| !error.error_code.is_empty() || !error.message.is_empty());
+    let (code, message) = match mlflow {
+        Some(error) => (
+            Some(error.error_code).filter(|code| !code.is_empty()),
+            single_line(&error.message, 500),
+        ),
+        None => (None, excerpt(body)),
+    };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("no message").to_owned()
+    } else {
+        message
+    };
+    Error::Api {
+        method,
+        endpoint,
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+/// The start of a body as one short line; HTML tags are dropped.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.trim_start().starts_with('<') {
+        let mut stripped = String::with_capacity(text.len());
+        let mut in_tag = false;
+        for c in text.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => {
+                    in_tag = false;
+                    stripped.push(' ');
+                }
+                _ if !in_tag => stripped.push(c),
+                _ => {}
+            }
+        }
+        single_line(&stripped, 200)
+    } else {
+        single_line(&text, 200)
+    }
+}
+
+/// An error and its causes on one line (`outer: inner: root`), for log fields.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// Collapses whitespace (newlines included) and cuts at `max` characters.
+fn single_line(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        line
+    } else {
+        let mut cut: String = line.chars().take(max).collect();
+        cut.push('…');
+        cut
     }
 }
 
 impl Registry for MlflowClient {
     async fn snapshot(&self) -> Result<Snapshot> {
-        let _ = &self.config;
-        Ok(Snapshot::default())
+        let mut reason = String::new();
+        for attempt in 1..=READ_ATTEMPTS {
+            // The last read tolerates versions of models it did not see: a model created
+            // between the two searches is legitimately absent from this snapshot.
+            match self.read_snapshot(attempt == READ_ATTEMPTS).await? {
+                Ok(snapshot) => return Ok(snapshot),
+                Err(why) => {
+                    tracing::info!(attempt, reason = %why, "the registry changed during the read; reading it again");
+                    reason = why;
+                }
+            }
+        }
+        Err(Error::Inconsistent(format!(
+            "{reason} (still changing after {READ_ATTEMPTS} reads)"
+        )))
     }
-    async fn model(&self, _name: &str) -> Result<Option<ObservedModel>> {
-        Ok(None)
+
+    async fn model(&self, name: &str) -> Result<Option<ObservedModel>> {
+        let mut reason = String::new();
+        for attempt in 1..=READ_ATTEMPTS {
+            match self.read_model(name).await? {
+                None => return Ok(None),
+                Some(Ok(model)) => return Ok(Some(model)),
+                Some(Err(why)) => {
+                    tracing::info!(attempt, model = name, reason = %why, "the model changed during the read; reading it again");
+                    reason = why;
+                }
+            }
+        }
+        Err(Error::Inconsistent(format!(
+            "{reason} (still changing after {READ_ATTEMPTS} reads)"
+        )))
     }
+
     async fn create_model(
         &self,
-        _name: &str,
-        _description: Option<&str>,
-        _tags: &BTreeMap<String, String>,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
     ) -> Result<()> {
-        Ok(())
+        let mut body = json!({"name": name, "tags": wire::tag_list(tags)});
+        if let Some(description) = description {
+            body["description"] = json!(description);
+        }
+        let call = Call::with_body(Verb::Post, endpoint::CREATE_MODEL, body, Policy::Create);
+        match self.call_counting::<Empty>(&call).await {
+            (Ok(_), _) => Ok(()),
+            // Retried only when the server said it did not act (408/429) or the connection
+            // failed; if it exists now, an earlier attempt created it after all.
+            (Err(error), attempts)
+                if attempts > 1 && error.code() == Some("RESOURCE_ALREADY_EXISTS") =>
+            {
+                tracing::info!(model = name, "a retried create found the model created");
+                Ok(())
+            }
+            (Err(error), _) => Err(error),
+        }
     }
-    async fn update_description(&self, _name: &str, _description: &str) -> Result<()> {
-        Ok(())
+
+    async fn update_description(&self, name: &str, description: &str) -> Result<()> {
+        // Always sends `description`: MLflow clears it when the field is missing.
+        let call = Call::with_body(
+            Verb::Patch,
+            endpoint::UPDATE_MODEL,
+            json!({"name": name, "description": description}),
+            Policy::Safe,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn set_model_tag(&self, _name: &str, _key: &str, _value: &str) -> Result<()> {
-        Ok(())
+
+    async fn set_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Post,
+            endpoint::SET_MODEL_TAG,
+            json!({"name": name, "key": key, "value": value}),
+            Policy::Upsert,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn delete_model_tag(&self, _name: &str, _key: &str) -> Result<()> {
-        Ok(())
+
+    async fn delete_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Delete,
+            endpoint::DELETE_MODEL_TAG,
+            json!({"name": name, "key": key}),
+            Policy::Safe,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn transition(&self, _name: &str, _version: u64, _stage: Stage) -> Result<()> {
-        Ok(())
+
+    async fn transition(&self, name: &str, version: u64, stage: Stage) -> Result<()> {
+        // Retry-safe although MLflow's Python client does not retry it: with
+        // `archive_existing_versions=false` the call only sets the version's stage to a
+        // target value and touches no other version, so repeating it after a lost answer
+        // converges to the same state (only timestamps move).
+        let call = Call::with_body(
+            Verb::Post,
+            endpoint::TRANSITION,
+            json!({
+                "name": name,
+                "version": version.to_string(),
+                "stage": stage.as_str(),
+                "archive_existing_versions": false,
+            }),
+            Policy::Safe,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn set_alias(&self, _name: &str, _alias: &str, _version: u64) -> Result<()> {
-        Ok(())
+
+    async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Post,
+            endpoint::ALIAS,
+            json!({"name": name, "alias": alias, "version": version.to_string()}),
+            Policy::Upsert,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn delete_alias(&self, _name: &str, _alias: &str) -> Result<()> {
-        Ok(())
+
+    async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Delete,
+            endpoint::ALIAS,
+            json!({"name": name, "alias": alias}),
+            Policy::Safe,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn set_version_tag(&self, _n: &str, _v: u64, _k: &str, _value: &str) -> Result<()> {
-        Ok(())
+
+    async fn set_version_tag(
+        &self,
+        name: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Post,
+            endpoint::SET_VERSION_TAG,
+            json!({"name": name, "version": version.to_string(), "key": key, "value": value}),
+            Policy::Upsert,
+        );
+        self.call::<Empty>(&call).await.map(drop)
     }
-    async fn delete_version_tag(&self, _n: &str, _v: u64, _k: &str) -> Result<()> {
-        Ok(())
+
+    async fn delete_version_tag(&self, name: &str, version: u64, key: &str) -> Result<()> {
+        let call = Call::with_body(
+            Verb::Delete,
+            endpoint::DELETE_VERSION_TAG,
+            json!({"name": name, "version": version.to_string(), "key": key}),
+            Policy::Safe,
+        );
+        self.call::<Empty>(&call).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(name: &str, aliases: &[(&str, &str)], latest: &[&str]) -> RegisteredModel {
+        let json = json!({
+            "name": name,
+            "aliases": aliases.iter().map(|(a, v)| json!({"alias": a, "version": v})).collect::<Vec<_>>(),
+            "latest_versions": latest.iter().map(|v| json!({"name": name, "version": v})).collect::<Vec<_>>(),
+        });
+        serde_json::from_value(json).expect("model")
+    }
+
+    fn version(name: &str, number: &str, stage: &str) -> ModelVersion {
+        serde_json::from_value(json!({"name": name, "version": number, "current_stage": stage}))
+            .expect("version")
+    }
+
+    #[test]
+    fn assembles_models_and_versions() {
+        let snapshot = assemble(
+            vec![
+                model("a", &[("champion", "2")], &["2"]),
+                model("b", &[], &[]),
+            ],
+            vec![
+                version("a", "1", "Archived"),
+                version("a", "2", "Production"),
+            ],
+            false,
+        )
+        .expect("decodes")
+        .expect("consistent");
+        let a = &snapshot.models["a"];
+        assert_eq!(a.versions[&2].stage, Stage::Production);
+        assert_eq!(a.aliases["champion"], 2);
+        assert!(snapshot.models["b"].versions.is_empty());
+    }
+
+    #[test]
+    fn detects_a_registry_that_changed_during_the_read() {
+        let inconsistent = |models, versions, ignore_orphans| {
+            assemble(models, versions, ignore_orphans)
+                .expect("decodes")
+                .expect_err("inconsistent")
+        };
+        let reason = inconsistent(
+            vec![model("a", &[], &[]), model("a", &[], &[])],
+            vec![],
+            false,
+        );
+        assert!(reason.contains("read twice"), "{reason}");
+        let reason = inconsistent(
+            vec![model("a", &[], &[])],
+            vec![version("a", "1", "None"), version("a", "1", "None")],
+            false,
+        );
+        assert!(
+            reason.contains("version 1 of `a` was read twice"),
+            "{reason}"
+        );
+        let reason = inconsistent(vec![model("a", &[("x", "3")], &[])], vec![], false);
+        assert!(reason.contains("alias `x`"), "{reason}");
+        let reason = inconsistent(vec![model("a", &[], &["4"])], vec![], false);
+        assert!(reason.contains("version 4"), "{reason}");
+        let reason = inconsistent(vec![], vec![version("new", "1", "None")], false);
+        assert!(reason.contains("`new`"), "{reason}");
+        // The last attempt accepts versions of a model created between the two reads.
+        let snapshot = assemble(vec![], vec![version("new", "1", "None")], true)
+            .expect("decodes")
+            .expect("consistent");
+        assert!(snapshot.models.is_empty());
+    }
+
+    #[test]
+    fn garbage_from_the_server_is_a_decode_error() {
+        let error =
+            assemble(vec![], vec![version("a", "one", "None")], false).expect_err("not a number");
+        assert!(matches!(error, Error::Decode { .. }), "{error}");
+        let error = decode::<SearchModelsResponse>("registered-models/search", b"<p>Log in</p>")
+            .expect_err("not JSON");
+        assert!(matches!(error, Error::Decode { .. }), "{error}");
+        assert!(error.to_string().contains("starts with: Log in"), "{error}");
+        let empty: SearchModelsResponse = decode("x", b" \n").expect("empty is {}");
+        assert!(empty.registered_models.is_empty());
+    }
+
+    #[test]
+    fn name_filters_survive_quotes() {
+        assert_eq!(name_filter("bert_v2"), "name='bert_v2'");
+        assert_eq!(name_filter("it's"), "name LIKE 'it_s'");
+        assert_eq!(name_filter(r#"a"b\c"#), "name LIKE 'a_b_c'");
+    }
+
+    #[test]
+    fn error_bodies_become_one_short_line() {
+        let html = b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server.</p>\n";
+        let error = api_error("GET", "registered-models/get", StatusCode::NOT_FOUND, html);
+        let Error::Api {
+            status,
+            code,
+            message,
+            ..
+        } = &error
+        else {
+            panic!("not an API error: {error:?}");
+        };
+        assert_eq!((*status, code.as_deref()), (404, None));
+        assert_eq!(
+            message,
+            "404 Not Found Not Found The requested URL was not found on the server."
+        );
+        let json = br#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Registered Model with name=x not found"}"#;
+        let error = api_error("GET", "registered-models/get", StatusCode::NOT_FOUND, json);
+        assert_eq!(error.code(), Some("RESOURCE_DOES_NOT_EXIST"));
+        assert!(error.is_not_found());
+        let error = api_error("GET", "x", StatusCode::SERVICE_UNAVAILABLE, b"");
+        assert!(
+            error.to_string().ends_with("HTTP 503: Service Unavailable"),
+            "{error}"
+        );
+        let long = "word ".repeat(100);
+        let error = api_error("GET", "x", StatusCode::FORBIDDEN, long.as_bytes());
+        let Error::Api { message, .. } = &error else {
+            panic!("not an API error");
+        };
+        assert!(
+            message.chars().count() <= 201 && message.ends_with('…'),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_path_prefix_of_the_base_url_is_kept() {
+        for (base, api) in [
+            (
+                "http://127.0.0.1:5000",
+                "http://127.0.0.1:5000/api/2.0/mlflow/",
+            ),
+            ("http://h/mlflow/", "http://h/mlflow/api/2.0/mlflow/"),
+            ("https://h/a/b?x=1", "https://h/a/b/api/2.0/mlflow/"),
+        ] {
+            let client = MlflowClient::from_url(base).expect("client");
+            assert_eq!(client.api.as_str(), api);
+            assert_eq!(
+                client
+                    .api
+                    .join(endpoint::SEARCH_MODELS)
+                    .expect("join")
+                    .path(),
+                format!("{}registered-models/search", client.api.path())
+            );
+        }
+        assert!(matches!(
+            MlflowClient::from_url("mailto:someone@example.com"),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn tls_options_build_a_client() {
+        let base = url::Url::parse("https://mlflow.example").expect("URL");
+        let mut insecure = RegistryConfig::new(base.clone());
+        insecure.insecure_tls = true;
+        MlflowClient::new(insecure).expect("insecure TLS");
+
+        // The system bundle, when this machine has one, is a valid extra trust root.
+        let system = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if system.exists() {
+            let mut config = RegistryConfig::new(base.clone());
+            config.ca_cert_path = Some(system.to_path_buf());
+            MlflowClient::new(config).expect("a PEM bundle");
+        }
+
+        let mut not_pem = RegistryConfig::new(base);
+        not_pem.ca_cert_path = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").into());
+        let error = MlflowClient::new(not_pem).expect_err("not a certificate");
+        assert!(error.to_string().contains("no certificate"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_ca_bundle_is_a_configuration_error() {
+        let mut config = RegistryConfig::new(url::Url::parse("https://h").expect("URL"));
+        config.ca_cert_path = Some("/nonexistent/ca.pem".into());
+        let error = MlflowClient::new(config).expect_err("no such file");
+        assert!(matches!(error, Error::Config(_)), "{error}");
+        assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
     }
 }

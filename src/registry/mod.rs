@@ -12,6 +12,8 @@ mod config;
 mod error;
 pub mod fake;
 pub mod mlflow;
+mod retry;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::future::Future;

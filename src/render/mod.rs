@@ -1,1 +1,3 @@
 //! Rendering plans, reports and tables.
+
+pub mod table;

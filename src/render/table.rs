@@ -1,0 +1,604 @@
+//! Tables and JSON documents of the read commands, `mlreg versions` and `mlreg info`.
+//!
+//! Pure: data and the current time in, text out into any `Write`. The time is passed in
+//! (milliseconds since the epoch, like MLflow's timestamps) so that ages render the same
+//! in tests as the day they were written.
+//!
+//! The JSON documents are an interface for tools: they carry `format_version` (1), and a
+//! field is only ever added, never renamed or removed, within one format version.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::registry::{ObservedModel, ObservedVersion};
+use crate::stage::Stage;
+
+/// The `format_version` of the JSON documents written here.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Every stage, in the order summaries list them.
+const STAGES: [Stage; 4] = [
+    Stage::Production,
+    Stage::Staging,
+    Stage::None,
+    Stage::Archived,
+];
+
+/// Which manifest manages a model, as far as the desired-state directory tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Management {
+    /// A manifest in this file names the model.
+    Managed {
+        /// The manifest file.
+        file: PathBuf,
+    },
+    /// The manifests are valid and none names the model.
+    NotManaged,
+    /// The desired-state directory does not exist.
+    NoManifests {
+        /// The directory looked at.
+        dir: PathBuf,
+    },
+    /// The manifests could not be loaded, so nobody can tell.
+    Unknown {
+        /// How many problems loading them reported.
+        problems: usize,
+    },
+}
+
+/// What `mlreg info` shows about one model.
+#[derive(Debug, Clone)]
+pub struct ModelInfo<'a> {
+    /// The model as the registry holds it.
+    pub model: &'a ObservedModel,
+    /// Which manifest manages it.
+    pub management: Management,
+    /// What applying the manifests would change on this model, one line per change;
+    /// `None` when it was not computed (then nothing is shown).
+    pub drift: Option<Vec<String>>,
+}
+
+/// A duration as a short age: `42s`, `12m`, `5h`, `3d`, `2y`. Negative durations (clock
+/// skew between the server and this machine) read as `0s`.
+pub fn age(from_ms: i64, now_ms: i64) -> String {
+    let seconds = (now_ms.saturating_sub(from_ms) / 1000).max(0);
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s if s < 365 * 86_400 => format!("{}d", s / 86_400),
+        s => format!("{}y", s / (365 * 86_400)),
+    }
+}
+
+/// A timestamp in milliseconds since the epoch as RFC 3339 in UTC, to the second
+/// (`2026-11-28T08:37:36Z`); `None` for 0 (unset).
+pub fn timestamp(ms: i64) -> Option<String> {
+    if ms <= 0 {
+        return None;
+    }
+    // Whole seconds, always the same width: sub-second precision is noise to people, and
+    // tools have the millisecond timestamps next to it.
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|at| at.format(&format).ok())
+}
+
+/// The model's versions, newest (highest number) first.
+fn newest_first(model: &ObservedModel) -> impl Iterator<Item = &ObservedVersion> {
+    model.versions.values().rev()
+}
+
+fn dash_if_empty(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+fn borderless_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        // Never wrap: the output is often piped or captured, where a width is meaningless.
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    // No padding left of the first column: lines start at the margin, like `kubectl get`.
+    if let Some(first) = table.column_mut(0) {
+        first.set_padding((0, 1));
+    }
+    table
+}
+
+/// Writes `text` line by line without the padding comfy-table leaves at the line ends.
+fn write_trimmed(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    for line in text.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `mlreg versions`: one row per version, newest first.
+pub fn write_versions_table(
+    out: &mut dyn Write,
+    model: &ObservedModel,
+    now_ms: i64,
+) -> io::Result<()> {
+    if model.versions.is_empty() {
+        return writeln!(out, "Model {} has no versions.", model.name);
+    }
+    let mut table = borderless_table(&[
+        "VERSION", "STAGE", "ALIASES", "RUN", "SOURCE", "STATUS", "AGE",
+    ]);
+    for version in newest_first(model) {
+        let aliases = model.aliases_of(version.version).join(",");
+        table.add_row(vec![
+            version.version.to_string(),
+            version.stage.to_string(),
+            dash_if_empty(&aliases).to_owned(),
+            dash_if_empty(&version.run_id).to_owned(),
+            dash_if_empty(&version.source).to_owned(),
+            dash_if_empty(&version.status).to_owned(),
+            age(version.creation_timestamp, now_ms),
+        ]);
+    }
+    if let Some(column) = table.column_mut(0) {
+        column.set_cell_alignment(CellAlignment::Right);
+    }
+    write_trimmed(out, &table.to_string())
+}
+
+/// One version in the JSON of `mlreg versions`.
+#[derive(Debug, Serialize)]
+struct VersionJson<'a> {
+    version: u64,
+    stage: Stage,
+    aliases: Vec<&'a str>,
+    run_id: Option<&'a str>,
+    source: &'a str,
+    status: &'a str,
+    description: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+    created: Option<String>,
+    last_updated: Option<String>,
+    creation_timestamp: i64,
+    last_updated_timestamp: i64,
+}
+
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+impl<'a> VersionJson<'a> {
+    fn new(model: &'a ObservedModel, version: &'a ObservedVersion) -> Self {
+        VersionJson {
+            version: version.version,
+            stage: version.stage,
+            aliases: model.aliases_of(version.version),
+            run_id: non_empty(&version.run_id),
+            source: &version.source,
+            status: &version.status,
+            description: non_empty(&version.description),
+            tags: &version.tags,
+            created: timestamp(version.creation_timestamp),
+            last_updated: timestamp(version.last_updated_timestamp),
+            creation_timestamp: version.creation_timestamp,
+            last_updated_timestamp: version.last_updated_timestamp,
+        }
+    }
+}
+
+/// `mlreg versions --output json`: `{"format_version": 1, "model": ..., "versions": [...]}`,
+/// versions newest first.
+pub fn write_versions_json(out: &mut dyn Write, model: &ObservedModel) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Document<'a> {
+        format_version: u32,
+        model: &'a str,
+        versions: Vec<VersionJson<'a>>,
+    }
+    let document = Document {
+        format_version: FORMAT_VERSION,
+        model: &model.name,
+        versions: newest_first(model)
+            .map(|version| VersionJson::new(model, version))
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)
+}
+
+/// Per-stage summary of a model: which versions, how many, the newest.
+#[derive(Debug, Serialize)]
+struct StageSummary {
+    versions: Vec<u64>,
+    count: usize,
+    latest: Option<u64>,
+}
+
+fn stage_summary(model: &ObservedModel, stage: Stage) -> StageSummary {
+    let versions: Vec<u64> = model.versions_in(stage).map(|v| v.version).collect();
+    StageSummary {
+        count: versions.len(),
+        latest: versions.last().copied(),
+        versions,
+    }
+}
+
+fn management_text(management: &Management) -> String {
+    match management {
+        Management::Managed { file } => file.display().to_string(),
+        Management::NotManaged => "not managed".to_owned(),
+        Management::NoManifests { dir } => {
+            format!("not managed (no manifest directory {})", dir.display())
+        }
+        Management::Unknown { problems } => format!(
+            "unknown (manifests invalid: {problems} problem{})",
+            if *problems == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// Lists version numbers compactly: `3`, `4, 5`, or `-`.
+fn version_list(versions: &[u64]) -> String {
+    if versions.is_empty() {
+        "-".to_owned()
+    } else {
+        versions
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `mlreg info`: the model's description, tags, who holds each stage, aliases, latest
+/// versions, counts per stage, the managing manifest and (when computed) drift.
+pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -> io::Result<()> {
+    let model = info.model;
+    let when = |ms: i64| match timestamp(ms) {
+        Some(at) => format!("{at} ({} ago)", age(ms, now_ms)),
+        None => "-".to_owned(),
+    };
+    writeln!(out, "Model:        {}", model.name)?;
+    writeln!(out, "Description:  {}", dash_if_empty(&model.description))?;
+    writeln!(out, "Managed by:   {}", management_text(&info.management))?;
+    writeln!(out, "Created:      {}", when(model.creation_timestamp))?;
+    writeln!(out, "Updated:      {}", when(model.last_updated_timestamp))?;
+    let latest = model.versions.keys().next_back();
+    writeln!(
+        out,
+        "Versions:     {}{}",
+        model.versions.len(),
+        latest.map(|v| format!(" (latest {v})")).unwrap_or_default()
+    )?;
+
+    writeln!(out)?;
+    let mut stages = borderless_table(&["STAGE", "VERSIONS", "COUNT", "LATEST"]);
+    for stage in STAGES {
+        let summary = stage_summary(model, stage);
+        stages.add_row(vec![
+            stage.to_string(),
+            version_list(&summary.versions),
+            summary.count.to_string(),
+            summary
+                .latest
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    write_trimmed(out, &stages.to_string())?;
+
+    writeln!(out)?;
+    if model.aliases.is_empty() {
+        writeln!(out, "Aliases:      -")?;
+    } else {
+        writeln!(out, "Aliases:")?;
+        for (alias, version) in &model.aliases {
+            writeln!(out, "  {alias} -> {version}")?;
+        }
+    }
+    if model.tags.is_empty() {
+        writeln!(out, "Tags:         -")?;
+    } else {
+        writeln!(out, "Tags:")?;
+        for (key, value) in &model.tags {
+            writeln!(out, "  {key} = {value}")?;
+        }
+    }
+    if let Some(drift) = &info.drift {
+        if drift.is_empty() {
+            writeln!(out, "Drift:        none (in sync with the manifest)")?;
+        } else {
+            writeln!(out, "Drift:")?;
+            for line in drift {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `mlreg info --output json`.
+pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Document<'a> {
+        format_version: u32,
+        model: &'a str,
+        description: Option<&'a str>,
+        tags: &'a BTreeMap<String, String>,
+        managed_by: &'a Management,
+        created: Option<String>,
+        last_updated: Option<String>,
+        creation_timestamp: i64,
+        last_updated_timestamp: i64,
+        version_count: usize,
+        latest_version: Option<u64>,
+        stages: BTreeMap<&'static str, StageSummary>,
+        aliases: &'a BTreeMap<String, u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        drift: Option<&'a [String]>,
+    }
+    let model = info.model;
+    let document = Document {
+        format_version: FORMAT_VERSION,
+        model: &model.name,
+        description: non_empty(&model.description),
+        tags: &model.tags,
+        managed_by: &info.management,
+        created: timestamp(model.creation_timestamp),
+        last_updated: timestamp(model.last_updated_timestamp),
+        creation_timestamp: model.creation_timestamp,
+        last_updated_timestamp: model.last_updated_timestamp,
+        version_count: model.versions.len(),
+        latest_version: model.versions.keys().next_back().copied(),
+        stages: STAGES
+            .iter()
+            .map(|stage| (stage.as_str(), stage_summary(model, *stage)))
+            .collect(),
+        aliases: &model.aliases,
+        drift: info.drift.as_deref(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+    /// 2026-11-28T00:00:00Z.
+    const NOW: i64 = 1_795_824_000_000;
+
+    fn version(number: u64, stage: Stage, created: i64) -> ObservedVersion {
+        ObservedVersion {
+            version: number,
+            stage,
+            status: "READY".into(),
+            run_id: if number == 2 {
+                "8f2c1a9e".into()
+            } else {
+                String::new()
+            },
+            source: format!("s3://bucket/m/{number}"),
+            description: String::new(),
+            tags: BTreeMap::new(),
+            creation_timestamp: created,
+            last_updated_timestamp: created,
+        }
+    }
+
+    fn model() -> ObservedModel {
+        let mut model = ObservedModel {
+            name: "m".into(),
+            description: "a model".into(),
+            creation_timestamp: NOW - 10 * DAY,
+            last_updated_timestamp: NOW - 5 * 3_600_000,
+            ..ObservedModel::default()
+        };
+        model.tags.insert("team".into(), "search".into());
+        for v in [
+            version(1, Stage::Archived, NOW - 10 * DAY),
+            version(2, Stage::Production, NOW - 3 * DAY),
+            version(3, Stage::Staging, NOW - 5 * 3_600_000),
+            version(4, Stage::None, NOW - 12 * 60_000),
+        ] {
+            model.versions.insert(v.version, v);
+        }
+        model.aliases.insert("champion".into(), 2);
+        model.aliases.insert("best".into(), 2);
+        model.aliases.insert("challenger".into(), 3);
+        model
+    }
+
+    fn render(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).expect("render into memory");
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(age(NOW - 42_000, NOW), "42s");
+        assert_eq!(age(NOW - 12 * 60_000 - 59_000, NOW), "12m");
+        assert_eq!(age(NOW - 5 * 3_600_000, NOW), "5h");
+        assert_eq!(age(NOW - 3 * DAY - 1, NOW), "3d");
+        assert_eq!(age(NOW - 800 * DAY, NOW), "2y");
+        assert_eq!(age(NOW + 5_000, NOW), "0s");
+        assert_eq!(timestamp(NOW).as_deref(), Some("2026-11-28T00:00:00Z"));
+        assert_eq!(timestamp(0), None);
+    }
+
+    #[test]
+    fn versions_table_is_newest_first_with_every_column() {
+        let text = render(|out| write_versions_table(out, &model(), NOW));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].starts_with("VERSION  STAGE"), "{text}");
+        assert!(lines[1].starts_with("      4  None"), "{text}");
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "VERSION", "STAGE", "ALIASES", "RUN", "SOURCE", "STATUS", "AGE"
+            ]
+        );
+        let rows: Vec<Vec<&str>> = lines[1..]
+            .iter()
+            .map(|line| line.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            ["4", "None", "-", "-", "s3://bucket/m/4", "READY", "12m"]
+        );
+        assert_eq!(
+            rows[1],
+            [
+                "3",
+                "Staging",
+                "challenger",
+                "-",
+                "s3://bucket/m/3",
+                "READY",
+                "5h"
+            ]
+        );
+        assert_eq!(
+            rows[2],
+            [
+                "2",
+                "Production",
+                "best,champion",
+                "8f2c1a9e",
+                "s3://bucket/m/2",
+                "READY",
+                "3d"
+            ]
+        );
+        assert_eq!(
+            rows[3],
+            ["1", "Archived", "-", "-", "s3://bucket/m/1", "READY", "10d"]
+        );
+        assert!(text.lines().all(|line| line == line.trim_end()), "{text:?}");
+    }
+
+    #[test]
+    fn a_model_without_versions_says_so() {
+        let empty = ObservedModel {
+            name: "m".into(),
+            ..ObservedModel::default()
+        };
+        assert_eq!(
+            render(|out| write_versions_table(out, &empty, NOW)),
+            "Model m has no versions.\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(|out| write_versions_json(out, &empty))).expect("JSON");
+        assert_eq!(json["versions"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn versions_json_is_versioned_and_complete() {
+        let json: serde_json::Value =
+            serde_json::from_str(&render(|out| write_versions_json(out, &model()))).expect("JSON");
+        assert_eq!(json["format_version"], 1);
+        assert_eq!(json["model"], "m");
+        let versions = json["versions"].as_array().expect("array");
+        let numbers: Vec<u64> = versions
+            .iter()
+            .filter_map(|v| v["version"].as_u64())
+            .collect();
+        assert_eq!(numbers, [4, 3, 2, 1]);
+        assert_eq!(versions[2]["stage"], "Production");
+        assert_eq!(
+            versions[2]["aliases"],
+            serde_json::json!(["best", "champion"])
+        );
+        assert_eq!(versions[2]["run_id"], "8f2c1a9e");
+        assert_eq!(versions[0]["run_id"], serde_json::Value::Null);
+        assert_eq!(versions[0]["created"], "2026-11-27T23:48:00Z");
+        assert_eq!(versions[0]["creation_timestamp"], NOW - 12 * 60_000);
+    }
+
+    #[test]
+    fn info_text_shows_stages_aliases_tags_and_management() {
+        let model = model();
+        let info = ModelInfo {
+            model: &model,
+            management: Management::Managed {
+                file: PathBuf::from("desired-state/m.yaml"),
+            },
+            drift: None,
+        };
+        let text = render(|out| write_info_text(out, &info, NOW));
+        assert!(text.contains("Description:  a model\n"), "{text}");
+        assert!(
+            text.contains("Managed by:   desired-state/m.yaml\n"),
+            "{text}"
+        );
+        assert!(text.contains("Versions:     4 (latest 4)\n"), "{text}");
+        assert!(
+            text.contains("Updated:      2026-11-27T19:00:00Z (5h ago)\n"),
+            "{text}"
+        );
+        let row = |stage: &str| -> Vec<String> {
+            text.lines()
+                .find(|line| line.split_whitespace().next() == Some(stage))
+                .unwrap_or_else(|| panic!("no {stage} row in\n{text}"))
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(row("Production"), ["Production", "2", "1", "2"]);
+        assert_eq!(row("Staging"), ["Staging", "3", "1", "3"]);
+        assert_eq!(row("Archived"), ["Archived", "1", "1", "1"]);
+        assert!(
+            text.contains("Aliases:\n  best -> 2\n  challenger -> 3\n  champion -> 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("  team = search\n"), "{text}");
+        assert!(!text.contains("Drift"), "{text}");
+
+        let unknown = ModelInfo {
+            management: Management::Unknown { problems: 1 },
+            drift: Some(Vec::new()),
+            ..info
+        };
+        let text = render(|out| write_info_text(out, &unknown, NOW));
+        assert!(
+            text.contains("unknown (manifests invalid: 1 problem)\n"),
+            "{text}"
+        );
+        assert!(text.contains("Drift:        none"), "{text}");
+    }
+
+    #[test]
+    fn info_json_is_versioned() {
+        let model = model();
+        let info = ModelInfo {
+            model: &model,
+            management: Management::NotManaged,
+            drift: None,
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&render(|out| write_info_json(out, &info))).expect("JSON");
+        assert_eq!(json["format_version"], 1);
+        assert_eq!(
+            json["managed_by"],
+            serde_json::json!({"state": "not_managed"})
+        );
+        assert_eq!(
+            json["stages"]["Staging"]["versions"],
+            serde_json::json!([3])
+        );
+        assert_eq!(json["stages"]["None"]["count"], 1);
+        assert_eq!(json["aliases"]["champion"], 2);
+        assert_eq!(json["latest_version"], 4);
+        assert!(json.get("drift").is_none());
+    }
+}
