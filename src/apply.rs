@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::diagnostic::Diagnostic;
 use crate::manifest::DesiredState;
@@ -219,7 +220,10 @@ pub async fn apply<R: Registry>(
         plan.models
             .iter()
             .filter(|model| !model.is_in_sync())
-            .map(|model| apply_model(registry, desired, model, options, progress)),
+            .map(|model| {
+                let span = tracing::info_span!("apply", model = %model.model);
+                apply_model(registry, desired, model, options, progress).instrument(span)
+            }),
     )
     .buffer_unordered(concurrency)
     .collect()
@@ -238,8 +242,6 @@ async fn apply_model<R: Registry>(
     options: &ApplyOptions,
     progress: Progress<'_>,
 ) -> ModelReport {
-    let span = tracing::info_span!("apply", model = %planned.model);
-    let _entered = span.enter();
     let mut report = ModelReport {
         model: planned.model.clone(),
         manifest: planned.manifest.clone(),
@@ -289,8 +291,7 @@ async fn apply_model<R: Registry>(
             Ok(replanned) => replanned.changes,
             Err(diagnostics) => {
                 report.error = Some(
-                    "the registry changed since planning and the manifest no longer applies"
-                        .into(),
+                    "the registry changed since planning and the manifest no longer applies".into(),
                 );
                 report.diagnostics = diagnostics;
                 report.outcomes = skip_all(&planned.changes);
@@ -307,7 +308,14 @@ async fn apply_model<R: Registry>(
             report.outcomes.extend(skip_all(&changes[index..]));
             return report;
         }
-        let outcome = execute(registry, &planned.model, desired_model.origin.file.display().to_string(), change, options).await;
+        let outcome = execute(
+            registry,
+            &planned.model,
+            desired_model.origin.file.display().to_string(),
+            change,
+            options,
+        )
+        .await;
         progress(&planned.model, &outcome);
         if let OutcomeStatus::Failed { error } = &outcome.result {
             tracing::warn!(change = ?change.action, %error, "change failed");
@@ -356,7 +364,9 @@ async fn execute<R: Registry>(
 ) -> Outcome {
     let result = match &change.action {
         Action::CreateModel { description, tags } => {
-            registry.create_model(model, description.as_deref(), tags).await
+            registry
+                .create_model(model, description.as_deref(), tags)
+                .await
         }
         Action::SetDescription { to, .. } => registry.update_description(model, to).await,
         Action::SetModelTag { key, to, .. } => registry.set_model_tag(model, key, to).await,
@@ -521,7 +531,10 @@ mod tests {
         let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
         let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
         assert!(!report.is_success());
-        assert_eq!(stages_of(&registry, "a"), vec![(1, Production), (2, NoStage)]);
+        assert_eq!(
+            stages_of(&registry, "a"),
+            vec![(1, Production), (2, NoStage)]
+        );
         assert_eq!(stages_of(&registry, "b"), vec![(1, Production)]);
         let a = &report.models[0];
         assert_eq!(a.status, ModelStatus::Failed);

@@ -259,7 +259,12 @@ impl Summary {
 
     /// The total number of changes.
     pub fn total(&self) -> usize {
-        self.promote + self.archive + self.alias_move + self.alias_remove + self.create + self.update
+        self.promote
+            + self.archive
+            + self.alias_move
+            + self.alias_remove
+            + self.create
+            + self.update
     }
 }
 
@@ -293,7 +298,8 @@ pub fn plan(
             );
         }
     }
-    let selected = |name: &str| selection.models.is_empty() || selection.models.iter().any(|m| m == name);
+    let selected =
+        |name: &str| selection.models.is_empty() || selection.models.iter().any(|m| m == name);
 
     let mut models = Vec::new();
     for (name, model) in desired.models.iter().filter(|(name, _)| selected(name)) {

@@ -89,11 +89,7 @@ impl FakeRegistry {
         self.lock().fail_writes_matching.push(needle.to_owned());
     }
 
-    fn write(
-        &self,
-        line: String,
-        apply: impl FnOnce(&mut Snapshot) -> Result<()>,
-    ) -> Result<()> {
+    fn write(&self, line: String, apply: impl FnOnce(&mut Snapshot) -> Result<()>) -> Result<()> {
         let mut state = self.lock();
         if state.fail_writes_matching.iter().any(|n| line.contains(n)) {
             return Err(Error::Api {
@@ -227,7 +223,13 @@ impl Registry for FakeRegistry {
         })
     }
 
-    async fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()> {
+    async fn set_version_tag(
+        &self,
+        name: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
         self.write(
             format!("set_version_tag {name} {version} {key}={value}"),
             |snapshot| {
