@@ -6,6 +6,7 @@ use std::io::Write as _;
 use crate::cli::{InfoArgs, TableOutput};
 use crate::exit::ExitStatus;
 use crate::manifest::{self, DesiredModel};
+use crate::plan;
 use crate::registry::ObservedModel;
 use crate::render::table::{self, Management, ModelInfo};
 
@@ -64,11 +65,19 @@ fn management(dir: &std::path::Path, model: &str) -> (Management, Option<Desired
     }
 }
 
-/// What reconciling `desired` would change on `observed`, one line per change.
-///
-/// Not computed yet: this is where the planner's per-model plan will be rendered as a
-/// drift summary. `None` means "not computed", and nothing is shown.
+/// What reconciling `desired` would change on `observed`, one line per change; `None` when
+/// no manifest manages the model.
 fn drift_summary(desired: Option<&DesiredModel>, observed: &ObservedModel) -> Option<Vec<String>> {
-    let _ = (desired, observed);
-    None
+    let desired = desired?;
+    Some(match plan::plan_model(desired, Some(observed)) {
+        Ok(model_plan) => model_plan
+            .changes
+            .iter()
+            .map(crate::render::plan::change_line)
+            .collect(),
+        Err(problems) => problems
+            .iter()
+            .map(|problem| format!("cannot plan: {problem}"))
+            .collect(),
+    })
 }

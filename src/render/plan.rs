@@ -100,6 +100,12 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
     }
 }
 
+/// One change as a single line: `↑ version 4: Staging → Production (declared)`.
+pub fn change_line(change: &Change) -> String {
+    let (symbol, _, text) = describe(&change.action);
+    format!("{symbol} {text} ({})", change.reason)
+}
+
 fn quote(text: &str) -> String {
     const MAX: usize = 60;
     if text.chars().count() > MAX {

@@ -257,7 +257,32 @@ async fn info_json_summarizes_the_model_and_names_its_manifest() {
         serde_json::json!([2, 3])
     );
     assert_eq!(document["creation_timestamp"], model.creation_timestamp);
-    assert!(document.get("drift").is_none(), "drift is not computed yet");
+    // The manifest leaves Staging out, so the Staging version is drift.
+    assert_eq!(
+        document["drift"],
+        serde_json::json!(["- version 4: Staging → Archived (not declared in stage)"]),
+        "{document}"
+    );
+
+    // Declaring only version 3 in Production makes version 2 drift too.
+    std::fs::write(
+        dir.path().join("mine.yaml"),
+        format!(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 3\n"
+        ),
+    )
+    .expect("rewrite manifest");
+    let (code, stdout, stderr) = run(&["info", &name, "--dir", dir_arg, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let document = json(&stdout);
+    assert_eq!(
+        document["drift"],
+        serde_json::json!([
+            "- version 2: Production → Archived (not declared in stage)",
+            "- version 4: Staging → Archived (not declared in stage)"
+        ]),
+        "{document}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
