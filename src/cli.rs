@@ -221,6 +221,9 @@ pub struct SetStageArgs {
     /// Print the diff without writing the file.
     #[arg(long)]
     pub dry_run: bool,
+    /// Add VERSION next to the versions already in STAGE instead of replacing them.
+    #[arg(long)]
+    pub keep_existing: bool,
 }
 
 /// Options of `export`.

@@ -3,9 +3,13 @@
 //! Data goes to stdout; logs, progress and errors go to stderr.
 
 mod completions;
+mod export;
 mod info;
+mod promote;
 mod reconcile;
+mod resolve;
 mod schema;
+mod set_stage;
 pub mod signals;
 mod validate;
 mod versions;
@@ -86,9 +90,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Reconcile(args) => reconcile::run(&context, &args).await,
         Command::Watch(args) => watch::run(&context, &args).await,
-        Command::Promote(_) | Command::SetStage(_) | Command::Export(_) | Command::Resolve(_) => {
-            anyhow::bail!("this subcommand is not implemented in this build yet")
-        }
+        Command::Promote(args) => promote::run(&context, &args),
+        Command::SetStage(args) => set_stage::run(&context, &args),
+        Command::Export(args) => export::run(&context, &args).await,
+        Command::Resolve(args) => resolve::run(&context, &args).await,
     }
 }
 

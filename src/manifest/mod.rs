@@ -8,7 +8,9 @@
 //!
 //! Submodules: `raw` holds the serde types that mirror the YAML, `load` walks the
 //! directory and parses every document, `check` converts raw documents into the validated
-//! types below, `schema` prints the JSON Schema of the format.
+//! types below, `schema` prints the JSON Schema of the format, `edit` changes a model's
+//! `stages` in place keeping the file's formatting (`promote`, `set-stage`), `export`
+//! writes manifests from the live registry.
 //!
 //! Decisions where DESIGN.md is silent:
 //! - `spec` may be omitted: the model is then managed (created when missing) and nothing
@@ -25,6 +27,8 @@
 //! - YAML anchors work within one document (YAML's rule), not across `---`.
 
 mod check;
+pub mod edit;
+pub mod export;
 mod load;
 mod raw;
 pub mod schema;

@@ -1,3 +1,4 @@
 //! Rendering plans, reports and tables.
 
+pub mod diff;
 pub mod table;

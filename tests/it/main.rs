@@ -4,6 +4,7 @@
 //! isolate themselves by model-name prefix. Tests that need no server (manifest
 //! validation) never start one.
 
+mod lifecycle;
 mod reconcile;
 mod registry;
 mod support;

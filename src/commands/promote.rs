@@ -1,0 +1,129 @@
+//! `mlreg promote MODEL [--from Staging] [--to Production]`: edit the manifest that declares
+//! MODEL so the version(s) of one stage move to another, print the diff, write the file.
+//!
+//! Also holds what `set-stage` shares with it: loading the manifests for an edit and
+//! finishing one (diff, dry run, atomic write, notes).
+
+use std::collections::BTreeSet;
+use std::io::{self, Write as _};
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::cli::PromoteArgs;
+use crate::diagnostic;
+use crate::exit::ExitStatus;
+use crate::manifest::edit::{self, EditOutcome, StageChange};
+use crate::manifest::{self, DesiredState};
+use crate::render::diff;
+use crate::stage::Stage;
+
+use super::Context;
+
+/// Moves the versions of `--from` to `--to` in MODEL's manifest.
+pub fn run(context: &Context, args: &PromoteArgs) -> anyhow::Result<ExitStatus> {
+    let from = stage_argument("--from", &args.from)?;
+    let to = stage_argument("--to", &args.to)?;
+    let Some(desired) = load(context, &args.dir.dir)? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let outcome = edit::edit_stages(&desired, &args.model, &StageChange::Promote { from, to })?;
+    finish(context, &desired, &args.model, outcome, args.dry_run)
+}
+
+/// Parses a stage given on the command line (any case).
+pub(super) fn stage_argument(flag: &str, value: &str) -> anyhow::Result<Stage> {
+    value
+        .parse::<Stage>()
+        .with_context(|| format!("invalid {flag}"))
+}
+
+/// Loads the manifests; `None` after rendering their problems on stderr.
+pub(super) fn load(context: &Context, dir: &Path) -> anyhow::Result<Option<DesiredState>> {
+    match manifest::load_dir(dir) {
+        Ok(desired) => Ok(Some(desired)),
+        Err(error) => {
+            diagnostic::render(
+                &mut io::stderr().lock(),
+                &error.diagnostics,
+                &error.sources,
+                context.color_stderr,
+            )?;
+            eprintln!(
+                "Nothing was edited: fix the manifests first (`mlreg validate` checks them offline)."
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Prints the diff of a verified edit on stdout and, unless `dry_run`, writes the file;
+/// says on stderr what happened.
+pub(super) fn finish(
+    context: &Context,
+    desired: &DesiredState,
+    model: &str,
+    outcome: EditOutcome,
+    dry_run: bool,
+) -> anyhow::Result<ExitStatus> {
+    let edit = match outcome {
+        EditOutcome::Unchanged(why) => {
+            eprintln!("{model}: {why}; nothing to change.");
+            return Ok(ExitStatus::Success);
+        }
+        EditOutcome::Edited(edit) => edit,
+    };
+    // `./x.yaml` (with `--dir .`) reads better as `x.yaml` in the diff headers.
+    let label = edit
+        .file
+        .strip_prefix(".")
+        .unwrap_or(&edit.file)
+        .display()
+        .to_string();
+    let mut stdout = io::stdout().lock();
+    diff::write_unified(
+        &mut stdout,
+        &label,
+        &edit.before,
+        &edit.after,
+        context.color_stdout,
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+
+    if dry_run {
+        eprintln!("Dry run: {label} was not written.");
+    } else {
+        edit::write_atomically(&edit)?;
+        eprintln!(
+            "Wrote {label}: {model} now declares {} (was {}).",
+            edit::describe(&edit.stages_after),
+            edit::describe(&edit.stages_before)
+        );
+    }
+    // Aliases are not moved by a stage edit: say which ones now point outside the stages.
+    let after: BTreeSet<u64> = edit.stages_after.values().flatten().copied().collect();
+    let left: BTreeSet<u64> = edit
+        .stages_before
+        .values()
+        .flatten()
+        .copied()
+        .filter(|version| !after.contains(version))
+        .collect();
+    if let Some(aliases) = desired.models.get(model).and_then(|m| m.aliases.as_ref()) {
+        for (alias, target) in aliases {
+            if left.contains(&target.version) {
+                eprintln!(
+                    "note: alias `{alias}` still points at version {}, which no stage declares any more (reconcile archives it); edit `aliases` if the alias should move too.",
+                    target.version
+                );
+            }
+        }
+    }
+    if !dry_run {
+        eprintln!(
+            "Next: commit the change and open a pull request; `mlreg plan` shows what `mlreg reconcile` will do."
+        );
+    }
+    Ok(ExitStatus::Success)
+}

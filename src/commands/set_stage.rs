@@ -1,0 +1,31 @@
+//! `mlreg set-stage MODEL VERSION STAGE`: edit the manifest that declares MODEL to put
+//! VERSION in STAGE (Staging or Production), or to take it out of `stages` (Archived or
+//! None); print the diff, write the file.
+
+use crate::cli::SetStageArgs;
+use crate::exit::ExitStatus;
+use crate::manifest::edit::{self, StageChange};
+use crate::stage::Stage;
+
+use super::Context;
+use super::promote::{finish, load, stage_argument};
+
+/// Places (or removes) one version in MODEL's manifest.
+pub fn run(context: &Context, args: &SetStageArgs) -> anyhow::Result<ExitStatus> {
+    let stage = stage_argument("STAGE", &args.stage)?;
+    let change = match stage {
+        Stage::Staging | Stage::Production => StageChange::Place {
+            version: args.version,
+            stage,
+            keep_existing: args.keep_existing,
+        },
+        Stage::None | Stage::Archived => StageChange::Remove {
+            version: args.version,
+        },
+    };
+    let Some(desired) = load(context, &args.dir.dir)? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let outcome = edit::edit_stages(&desired, &args.model, &change)?;
+    finish(context, &desired, &args.model, outcome, args.dry_run)
+}
