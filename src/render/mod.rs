@@ -1,4 +1,7 @@
-//! Rendering plans, reports and tables.
+//! Rendering: plans, apply reports and tables as text, JSON or Markdown, always into an
+//! `impl Write` (stdout in the binary, a `Vec<u8>` in tests). Nothing here decides whether
+//! to color: callers pass that in (terminal detection and `NO_COLOR` live in `commands`).
 
 pub mod diff;
+pub mod plan;
 pub mod table;
