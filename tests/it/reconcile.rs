@@ -90,6 +90,30 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Makes `dir` a git repository with everything committed; returns the commit id.
+fn git_commit_all(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args([
+                "-c",
+                "user.name=mlreg-tests",
+                "-c",
+                "user.email=tests@mlreg.invalid",
+            ])
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "manifests"]);
+    git(&["rev-parse", "HEAD"])
+}
+
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
 }
@@ -141,6 +165,9 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
         ]
     );
 
+    // The manifests live in a git checkout: the audit tag records the commit.
+    let commit = git_commit_all(manifests.path());
+
     let (code, stdout, stderr) = run(manifests.path(), &["reconcile", "--model", &name]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
@@ -179,6 +206,7 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
                 .ends_with("m.yaml")
         );
         assert!(record["when"].as_str().unwrap_or("").contains('T'));
+        assert_eq!(record["commit"], commit.as_str());
     }
     assert!(!after.versions[&6].tags.contains_key("mlreg.transition"));
 
