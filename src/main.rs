@@ -21,6 +21,8 @@ fn main() -> ExitCode {
     };
     let status = match runtime.block_on(mlreg::run(cli)) {
         Ok(status) => status,
+        // `mlreg plan | head` closing the pipe early is not a failure.
+        Err(error) if mlreg::commands::is_broken_pipe(&error) => ExitStatus::Success,
         Err(error) => {
             mlreg::commands::report_error(&error);
             ExitStatus::Failure

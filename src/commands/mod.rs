@@ -97,8 +97,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// Installs the tracing subscriber for `cli`: like [`init_logging`], except that the
-/// daemon (`watch`) logs at `info` without `-v`, as a long-running service is expected to.
+/// Installs the tracing subscriber on stderr: `RUST_LOG` if set, else from `-v`. Without
+/// `-v`, commands log warnings only, while the daemon (`watch`) logs at `info`, as a
+/// long-running service is expected to.
 pub fn init_logging_for(cli: &Cli) {
     let quiet = if matches!(cli.command, Command::Watch(_)) {
         "info"
@@ -106,11 +107,6 @@ pub fn init_logging_for(cli: &Cli) {
         "warn"
     };
     install_logging(&cli.global, quiet);
-}
-
-/// Installs the tracing subscriber on stderr: `RUST_LOG` if set, else from `-v`.
-pub fn init_logging(global: &GlobalArgs) {
-    install_logging(global, "warn");
 }
 
 /// Installs the subscriber; `quiet` is the level without `-v`.

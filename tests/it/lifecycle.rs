@@ -229,6 +229,24 @@ fn completions_for_every_shell() {
     }
 }
 
+#[test]
+fn a_closed_stdout_pipe_ends_quietly_with_success() {
+    for args in [&["completions", "zsh"][..], &["schema"][..]] {
+        // The reading end is closed before mlreg starts, so its first write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlreg"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run mlreg");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // export
 // ---------------------------------------------------------------------------------------
