@@ -173,7 +173,12 @@ pub fn render(
                     out,
                     "{} {bar} {}",
                     paint(gutter_style, &origin.line.to_string()),
-                    text.replace('\t', " ")
+                    // Tabs would shift the caret; other control characters (an escape
+                    // sequence in a hostile manifest) must not reach the terminal raw.
+                    // One character for one keeps the caret under its column.
+                    text.chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect::<String>()
                 )?;
                 if origin.column > 0 {
                     let indent = " ".repeat(origin.column as usize - 1);
@@ -218,6 +223,27 @@ mod tests {
         assert_eq!(
             text,
             "error: version 7 does not exist\n --> m.yaml:3:15\n  |\n3 |   Production: 7\n  |               ^\n  = help: register it first\n\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_of_a_quoted_line_never_reach_the_terminal() {
+        let mut sources = SourceMap::default();
+        sources.insert(
+            PathBuf::from("m.yaml"),
+            Arc::from("description: \"\u{1b}[2J\u{1b}]0;title\u{7}\"\n"),
+        );
+        let diagnostic = Diagnostic::at(Origin::new("m.yaml", 1, 15), "unexpected character");
+        let mut out = Vec::new();
+        render(&mut out, &[diagnostic], &sources, false).expect("write to a Vec");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("1 | description: \" [2J ]0;title \""),
+            "{text}"
         );
     }
 }

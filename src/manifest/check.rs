@@ -110,6 +110,19 @@ impl Checker<'_> {
                 "the model name is empty",
                 "set `metadata.name` to the registered model's name in MLflow",
             );
+        } else if let Some(bad) = value.chars().find(|c| c.is_control()) {
+            // A control character would reach terminals and CI logs raw wherever the name
+            // is printed (plans, reports, logs): an escape sequence there can hide or fake
+            // lines of a plan under review.
+            self.error(
+                name,
+                format!(
+                    "model name `{}` contains the control character `{}`",
+                    value.escape_debug(),
+                    bad.escape_debug()
+                ),
+                "registered-model names are printed in plans and logs; remove the control character",
+            );
         } else if let Some(bad) = value.chars().find(|c| matches!(c, '/' | ':')) {
             self.error(
                 name,

@@ -237,6 +237,28 @@ fn invalid_model_names() {
 }
 
 #[test]
+fn model_names_with_control_characters_are_refused_and_shown_escaped() {
+    let dir = Dir::with(&[(
+        "m.yaml",
+        &format!("{HEADER}metadata:\n  name: \"evil\\e[2Jname\"\n"),
+    )]);
+    let errors = dir.errors();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_at(
+        &errors[0],
+        &dir.file("m.yaml"),
+        4,
+        9,
+        "contains the control character `\\u{1b}`",
+    );
+    assert!(
+        !errors[0].message.contains('\u{1b}'),
+        "{:?}",
+        errors[0].message
+    );
+}
+
+#[test]
 fn a_model_declared_twice_across_files_points_at_both() {
     let dir = Dir::with(&[
         ("a.yaml", &manifest("fraud", "  {}")),

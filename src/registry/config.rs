@@ -88,6 +88,10 @@ impl RegistryConfig {
     /// Credentials embedded in the URL (`https://user:pass@host`) are moved into [`Auth`]
     /// and removed from the URL so they can never be printed. As in MLflow's Python client,
     /// username/password win over a token when both are set.
+    ///
+    /// `MLREG_RETRY_MIN_BACKOFF` and `MLREG_RETRY_MAX_BACKOFF` (durations such as `250ms`,
+    /// `30s`) tune the retry backoff of every call; the fault-injection tests use them to
+    /// keep retries fast. `MLREG_RETRY_MAX_BACKOFF` also caps `Retry-After`.
     pub fn from_env(uri: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let uri = uri
             .map(str::to_owned)
@@ -142,6 +146,21 @@ impl RegistryConfig {
             }
         };
         let ca_cert_path = non_empty("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from);
+        let backoff = |name: &str, default: Duration| -> Result<Duration> {
+            match non_empty(name) {
+                None => Ok(default),
+                Some(value) => crate::cli::parse_duration(&value)
+                    .map_err(|error| Error::Config(format!("{name}: {error}"))),
+            }
+        };
+        let defaults = RegistryConfig::new(base_url.clone());
+        let min_backoff = backoff("MLREG_RETRY_MIN_BACKOFF", defaults.min_backoff)?;
+        let max_backoff = backoff("MLREG_RETRY_MAX_BACKOFF", defaults.max_backoff)?;
+        if min_backoff > max_backoff {
+            return Err(Error::Config(format!(
+                "MLREG_RETRY_MIN_BACKOFF ({min_backoff:?}) is longer than MLREG_RETRY_MAX_BACKOFF ({max_backoff:?})"
+            )));
+        }
         if insecure_tls && ca_cert_path.is_some() {
             return Err(Error::Config(
                 "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set"
@@ -152,7 +171,9 @@ impl RegistryConfig {
             auth,
             insecure_tls,
             ca_cert_path,
-            ..RegistryConfig::new(base_url)
+            min_backoff,
+            max_backoff,
+            ..defaults
         })
     }
 }
@@ -228,5 +249,39 @@ mod tests {
             ]),
         );
         assert!(both.is_err());
+    }
+
+    #[test]
+    fn retry_backoff_from_the_environment() {
+        let config = RegistryConfig::from_env(
+            Some("http://h"),
+            env(&[
+                ("MLREG_RETRY_MIN_BACKOFF", "10ms"),
+                ("MLREG_RETRY_MAX_BACKOFF", "2s"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.min_backoff, Duration::from_millis(10));
+        assert_eq!(config.max_backoff, Duration::from_secs(2));
+        let defaults = RegistryConfig::from_env(Some("http://h"), env(&[])).expect("valid");
+        assert_eq!(defaults.min_backoff, Duration::from_millis(200));
+        let error = RegistryConfig::from_env(
+            Some("http://h"),
+            env(&[("MLREG_RETRY_MIN_BACKOFF", "soon")]),
+        )
+        .expect_err("not a duration");
+        assert!(
+            error.to_string().contains("MLREG_RETRY_MIN_BACKOFF"),
+            "{error}"
+        );
+        let error = RegistryConfig::from_env(
+            Some("http://h"),
+            env(&[
+                ("MLREG_RETRY_MIN_BACKOFF", "5s"),
+                ("MLREG_RETRY_MAX_BACKOFF", "1s"),
+            ]),
+        )
+        .expect_err("min above max");
+        assert!(error.to_string().contains("longer than"), "{error}");
     }
 }

@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server answered with an error status.
-    #[error("{method} {endpoint}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    #[error("{method} {endpoint}: HTTP {status}{}: {message}{}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), auth_hint(*status))]
     Api {
         /// HTTP method.
         method: &'static str,
@@ -51,6 +51,20 @@ pub enum Error {
     Config(String),
 }
 
+/// What to check after a 401 or 403: the server's own text (MLflow's, or a proxy's bare
+/// "Unauthorized") does not say which settings mlreg took the credentials from.
+fn auth_hint(status: u16) -> &'static str {
+    match status {
+        401 => {
+            " (authentication failed: check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"
+        }
+        403 => {
+            " (permission denied: the credentials may lack permission, or the server refuses this host name; see --allowed-hosts)"
+        }
+        _ => "",
+    }
+}
+
 impl Error {
     /// MLflow's `error_code`, when the server sent one.
     pub fn code(&self) -> Option<&str> {
@@ -75,5 +89,32 @@ impl Error {
                 ..
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> Error {
+        Error::Api {
+            method: "GET",
+            endpoint: "registered-models/search",
+            status,
+            code: None,
+            message: "Unauthorized".into(),
+        }
+    }
+
+    #[test]
+    fn authentication_failures_say_what_to_check() {
+        let text = api(401).to_string();
+        assert!(text.contains("authentication failed"), "{text}");
+        assert!(text.contains("MLFLOW_TRACKING_TOKEN"), "{text}");
+        assert!(api(403).to_string().contains("permission denied"));
+        assert_eq!(
+            api(503).to_string(),
+            "GET registered-models/search: HTTP 503: Unauthorized"
+        );
     }
 }

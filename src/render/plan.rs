@@ -106,6 +106,21 @@ pub fn change_line(change: &Change) -> String {
     format!("{symbol} {text} ({})", change.reason)
 }
 
+/// `text` with its control characters escaped (`\u{1b}`), for names that come from the
+/// registry: anyone who may create a model could otherwise put a terminal escape sequence in
+/// every plan printed to a terminal or a CI log.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn quote(text: &str) -> String {
     const MAX: usize = 60;
     if text.chars().count() > MAX {
@@ -229,7 +244,11 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
         writeln!(
             out,
             "Unmanaged models (no manifest; never changed): {}",
-            plan.unmanaged.join(", ")
+            plan.unmanaged
+                .iter()
+                .map(|name| printable(name))
+                .collect::<Vec<_>>()
+                .join(", ")
         )?;
     }
     writeln!(out)?;
@@ -637,6 +656,22 @@ mod tests {
              Unmanaged models (no manifest; never changed): legacy\n\
              \n\
              Plan: 1 to promote, 1 to archive, 1 alias to move, 0 to create.\n"
+        );
+    }
+
+    #[test]
+    fn unmanaged_names_from_the_registry_are_printed_without_control_characters() {
+        let plan = Plan {
+            unmanaged: vec!["evil\u{1b}[2Jname".into(), "it's".into()],
+            ..Plan::default()
+        };
+        let mut out = Vec::new();
+        write_text(&mut out, &plan, false).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(
+            text.contains("never changed): evil\\u{1b}[2Jname, it's\n"),
+            "{text}"
         );
     }
 
