@@ -4,9 +4,14 @@
 //! isolate themselves by model-name prefix. Tests that need no server (manifest
 //! validation) never start one.
 
+mod bad_input;
+mod crash;
+mod faults;
 mod lifecycle;
+mod races;
 mod reconcile;
 mod registry;
+mod security;
 mod support;
 mod validate;
 mod versions;

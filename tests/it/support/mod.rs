@@ -7,7 +7,9 @@
 //! themselves by model name ([`unique`]). [`proxy::FaultProxy`] sits between a client
 //! and a server to inject faults (error statuses, lost answers, dropped connections).
 
+pub mod fleet;
 pub mod proxy;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -42,6 +44,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "MLREG_REQUEST_TIMEOUT",
     "MLREG_MAX_CHANGES",
     "MLREG_CONCURRENCY",
+    "MLREG_RETRY_MIN_BACKOFF",
+    "MLREG_RETRY_MAX_BACKOFF",
     "RUST_LOG",
 ];
 
@@ -58,8 +62,15 @@ pub struct Server {
 impl Server {
     /// Starts a dedicated server and waits until it answers; stopped when dropped.
     pub fn start() -> Server {
+        Server::start_with_env(&[])
+    }
+
+    /// Like [`Server::start`], with extra environment for `scripts/mlflow-server.sh` and the
+    /// server (`MLFLOW_SERVER_ARGS`, the basic-auth app's `MLFLOW_AUTH_ADMIN_PASSWORD`, ...).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/mlflow-server.sh");
         let mut child = Command::new(&script)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
