@@ -5,3 +5,23 @@
 pub mod diff;
 pub mod plan;
 pub mod table;
+
+/// `text` with its control characters escaped (`\u{1b}`), for text that comes from the
+/// registry or a manifest: anyone who may create a model or tag a version could otherwise put
+/// a terminal escape sequence into every plan or table printed to a terminal or a CI log.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}

@@ -106,21 +106,6 @@ pub fn change_line(change: &Change) -> String {
     format!("{symbol} {text} ({})", change.reason)
 }
 
-/// `text` with its control characters escaped (`\u{1b}`), for names that come from the
-/// registry: anyone who may create a model could otherwise put a terminal escape sequence in
-/// every plan printed to a terminal or a CI log.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 fn quote(text: &str) -> String {
     const MAX: usize = 60;
     if text.chars().count() > MAX {
@@ -246,7 +231,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             "Unmanaged models (no manifest; never changed): {}",
             plan.unmanaged
                 .iter()
-                .map(|name| printable(name))
+                .map(|name| super::printable(name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use serde::Serialize;
 
+use super::printable;
 use crate::registry::{ObservedModel, ObservedVersion};
 use crate::stage::Stage;
 
@@ -129,7 +130,7 @@ pub fn write_versions_table(
     now_ms: i64,
 ) -> io::Result<()> {
     if model.versions.is_empty() {
-        return writeln!(out, "Model {} has no versions.", model.name);
+        return writeln!(out, "Model {} has no versions.", printable(&model.name));
     }
     let mut table = borderless_table(&[
         "VERSION", "STAGE", "ALIASES", "RUN", "SOURCE", "STATUS", "AGE",
@@ -140,8 +141,8 @@ pub fn write_versions_table(
             version.version.to_string(),
             version.stage.to_string(),
             dash_if_empty(&aliases).to_owned(),
-            dash_if_empty(&version.run_id).to_owned(),
-            dash_if_empty(&version.source).to_owned(),
+            printable(dash_if_empty(&version.run_id)).into_owned(),
+            printable(dash_if_empty(&version.source)).into_owned(),
             dash_if_empty(&version.status).to_owned(),
             age(version.creation_timestamp, now_ms),
         ]);
@@ -264,8 +265,12 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
         Some(at) => format!("{at} ({} ago)", age(ms, now_ms)),
         None => "-".to_owned(),
     };
-    writeln!(out, "Model:        {}", model.name)?;
-    writeln!(out, "Description:  {}", dash_if_empty(&model.description))?;
+    writeln!(out, "Model:        {}", printable(&model.name))?;
+    writeln!(
+        out,
+        "Description:  {}",
+        printable(dash_if_empty(&model.description))
+    )?;
     writeln!(out, "Managed by:   {}", management_text(&info.management))?;
     writeln!(out, "Created:      {}", when(model.creation_timestamp))?;
     writeln!(out, "Updated:      {}", when(model.last_updated_timestamp))?;
@@ -307,7 +312,7 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
     } else {
         writeln!(out, "Tags:")?;
         for (key, value) in &model.tags {
-            writeln!(out, "  {key} = {value}")?;
+            writeln!(out, "  {} = {}", printable(key), printable(value))?;
         }
     }
     if let Some(drift) = &info.drift {
@@ -523,6 +528,30 @@ mod tests {
         assert_eq!(versions[0]["run_id"], serde_json::Value::Null);
         assert_eq!(versions[0]["created"], "2026-11-27T23:48:00Z");
         assert_eq!(versions[0]["creation_timestamp"], NOW - 12 * 60_000);
+    }
+
+    #[test]
+    fn registry_text_never_reaches_the_terminal_with_control_characters() {
+        let mut model = model();
+        model.description = "evil\u{1b}[2J".into();
+        model.tags.insert("k\u{7}".into(), "v\u{1b}]0;x".into());
+        if let Some(version) = model.versions.values_mut().next() {
+            version.source = "s3://b/\u{1b}[31mred".into();
+        }
+        let info = ModelInfo {
+            model: &model,
+            management: Management::NotManaged,
+            drift: None,
+        };
+        let info_text = render(|out| write_info_text(out, &info, NOW));
+        let table_text = render(|out| write_versions_table(out, &model, NOW));
+        for text in [info_text, table_text] {
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{text:?}"
+            );
+            assert!(text.contains("\\u{1b}"), "{text}");
+        }
     }
 
     #[test]
