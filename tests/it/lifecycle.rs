@@ -15,7 +15,7 @@ use mlreg::registry::Registry as _;
 use mlreg::stage::Stage;
 use serde_json::Value;
 
-use crate::support;
+use crate::support::{self, output};
 
 /// The binary with a clean environment and no registry: for offline commands.
 fn offline() -> assert_cmd::Command {
@@ -35,16 +35,6 @@ fn offline() -> assert_cmd::Command {
     }
     command.env("NO_COLOR", "1");
     command
-}
-
-/// Runs `command` and returns (exit code, stdout, stderr).
-fn output(command: &mut assert_cmd::Command) -> (i32, String, String) {
-    let output = command.output().expect("run mlreg");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 fn fixture(case: &str) -> PathBuf {

@@ -9,12 +9,10 @@
 //! saw the other writer's changes under it may exit 1 ("did not converge"), never panic,
 //! and neither ever sends a wrong transition (checked on the proxy's record).
 
-use std::io::{BufRead as _, BufReader};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support;
+use crate::support::daemon::Daemon;
 use crate::support::fleet::{self, A, Fleet, Layout, Run};
 use crate::support::proxy::FaultProxy;
 
@@ -110,138 +108,6 @@ async fn two_reconciles_at_once_leave_exactly_the_declared_versions() {
     }
 }
 
-/// A running `mlreg watch`; killed when dropped.
-struct Daemon {
-    child: std::process::Child,
-    address: String,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    /// Starts `mlreg watch` on `dir` against `uri` (port 0, JSON logs) and waits for the
-    /// start-up line that names the bound address.
-    fn start(uri: &str, dir: &std::path::Path) -> Daemon {
-        let mut command = fleet::command(uri);
-        command
-            .env("RUST_LOG", "info")
-            .args([
-                "watch",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--interval",
-                "5s",
-                "--dir",
-            ])
-            .arg(dir)
-            .stdout(Stdio::null());
-        let mut child = command.spawn().expect("start mlreg watch");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let logs = Arc::clone(&logs);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Ok(mut logs) = logs.lock() {
-                        logs.push(line);
-                    }
-                }
-            });
-        }
-        let mut daemon = Daemon {
-            child,
-            address: String::new(),
-            logs,
-        };
-        let started = Instant::now();
-        loop {
-            let address = daemon.lines().iter().find_map(|line| {
-                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
-                entry["fields"]["listen"].as_str().map(str::to_owned)
-            });
-            if let Some(address) = address {
-                daemon.address = address;
-                return daemon;
-            }
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!(
-                    "mlreg watch exited at startup ({status}):\n{}",
-                    daemon.logs()
-                );
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no start-up line:\n{}",
-                daemon.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    fn logs(&self) -> String {
-        self.lines().join("\n")
-    }
-
-    /// `GET /readyz` answers 200.
-    async fn ready(&self) -> bool {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        match reqwest::get(format!("http://{}/readyz", self.address)).await {
-            Ok(response) => response.status().as_u16() == 200,
-            Err(_) => false,
-        }
-    }
-
-    async fn wait_ready(&mut self, context: &str) {
-        let started = Instant::now();
-        while !self.ready().await {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{context}: mlreg watch exited ({status}):\n{}", self.logs());
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "{context}: the daemon never became ready:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// SIGTERM, then the exit code.
-    fn terminate(&mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid}");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for mlreg watch") {
-                return status.code();
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "mlreg watch did not stop:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reconcile_beside_the_daemon_leaves_exactly_the_declared_versions() {
     let server = support::server();
@@ -252,8 +118,12 @@ async fn a_reconcile_beside_the_daemon_leaves_exactly_the_declared_versions() {
     assert_eq!(setup.code, Some(0), "setup:\n{}", setup.output());
 
     let proxy = FaultProxy::start(&server.uri).await;
-    let mut daemon = Daemon::start(&proxy.uri, fleet.dir());
-    daemon.wait_ready("start-up").await;
+    let mut daemon = Daemon::spawn(
+        fleet::command(&proxy.uri),
+        fleet.dir(),
+        &["--interval", "5s"],
+    );
+    daemon.wait_for_readyz(200).await;
     let mut current = A;
     for round in 1..=2 {
         let target = current.flipped();
@@ -265,7 +135,7 @@ async fn a_reconcile_beside_the_daemon_leaves_exactly_the_declared_versions() {
         let run = fleet::reconcile(&proxy.uri, fleet.dir(), &["--concurrency", "1"]).await;
         assert_clean(&run, &context);
         wait_for_layout(&fleet, target, &context).await;
-        daemon.wait_ready(&context).await;
+        daemon.wait_for_readyz(200).await;
         fleet.assert_in(&client, target, &context).await;
         assert_in_sync(&fleet, &context).await;
         let wrong = fleet::wrong_transitions(&fleet, target, &proxy.recorded()[start..]);
@@ -277,5 +147,5 @@ async fn a_reconcile_beside_the_daemon_leaves_exactly_the_declared_versions() {
         );
         current = target;
     }
-    assert_eq!(daemon.terminate(), Some(0), "{}", daemon.logs());
+    assert_eq!(daemon.terminate(), 0, "{}", daemon.logs());
 }

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use mlreg::registry::Registry;
 use mlreg::registry::mlflow::MlflowClient;
-use mlreg::registry::{ObservedModel, Registry};
 use mlreg::stage::Stage;
 use serde_json::Value;
 
-use crate::support;
+use crate::support::{self, parse_json as json, read_model as read, stages};
 
 /// A temporary desired-state directory.
 struct Manifests {
@@ -60,34 +60,8 @@ async fn seed(client: &MlflowClient, name: &str, count: u64, stages: &[(u64, Sta
     }
 }
 
-async fn read(client: &MlflowClient, name: &str) -> ObservedModel {
-    client
-        .model(name)
-        .await
-        .expect("read model")
-        .expect("model exists")
-}
-
-fn stages(model: &ObservedModel) -> Vec<(u64, Stage)> {
-    model
-        .versions
-        .values()
-        .map(|v| (v.version, v.stage))
-        .collect()
-}
-
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = support::mlreg()
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run mlreg");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::output(support::mlreg().args(args).arg("--dir").arg(dir))
 }
 
 /// Makes `dir` a git repository with everything committed; returns the commit id.
@@ -112,10 +86,6 @@ fn git_commit_all(dir: &Path) -> String {
     git(&["add", "."]);
     git(&["commit", "--quiet", "-m", "manifests"]);
     git(&["rev-parse", "HEAD"])
-}
-
-fn json(stdout: &str) -> Value {
-    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
 }
 
 use Stage::{Archived, None as NoStage, Production, Staging};

@@ -3,7 +3,6 @@
 //! never show.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,21 +11,13 @@ use mlreg::registry::{Auth, Error, Registry, RegistryConfig};
 use mlreg::stage::Stage;
 
 use crate::support::proxy::{Fault, FaultProxy};
-use crate::support::{self, Server};
+use crate::support::{self, Server, read_model as read};
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(key, value)| (key.to_string(), value.to_string()))
         .collect()
-}
-
-async fn read(client: &MlflowClient, name: &str) -> mlreg::registry::ObservedModel {
-    client
-        .model(name)
-        .await
-        .expect("read the model")
-        .unwrap_or_else(|| panic!("model {name} exists"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -658,39 +649,16 @@ async fn the_observer_sees_every_request() {
 }
 
 /// Collects log output in memory.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Basic and bearer credentials reach neither `Debug` nor `Display` of the client and of
-/// its errors, nor any log line (at trace level, reqwest and hyper included).
-// A current-thread runtime: every task, hyper's connections included, logs on this
-// thread, where the test subscriber is installed.
-#[tokio::test]
+/// its errors, nor any log line at full verbosity. Logs are checked on the binary, in its
+/// own process: an in-process subscriber is unreliable here, because tracing caches each
+/// callsite's interest process-wide and other tests hit the same callsites concurrently.
+#[tokio::test(flavor = "multi_thread")]
 async fn credentials_never_show_in_debug_errors_or_logs() {
     const PASSWORD: &str = "pw-Sup3rSecret-41";
     const TOKEN: &str = "tok-Sup3rSecret-42";
+    const BASIC: &str = "YWxpY2U6cHctU3VwM3JTZWNyZXQtNDE=";
     let server = support::server();
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let mut texts = Vec::new();
     for auth in [
         Auth::Basic {
@@ -723,20 +691,40 @@ async fn credentials_never_show_in_debug_errors_or_logs() {
         }
     }
     assert!(texts.len() > 6, "errors were produced: {texts:#?}");
-    let logs = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("UTF-8 logs");
-    // The retry line carries the error chain, the likeliest place for a secret to leak. The
-    // per-request debug lines are not required here: tracing caches per-callsite interest
-    // process-wide, so a callsite first hit on another test thread may stay filtered for
-    // this thread-local subscriber. The binary-level check at full verbosity, in its own
-    // process, is in `security.rs` (basic auth and bearer runs at `-vvv` and `RUST_LOG=trace`).
-    assert!(
-        logs.contains("retrying registry call"),
-        "client logs were captured:\n{logs}"
-    );
-    for text in texts.iter().chain([&logs]) {
-        for secret in [PASSWORD, TOKEN, "YWxpY2U6cHctU3VwM3JTZWNyZXQtNDE="] {
+    assert!(texts[0].contains("<redacted>"), "{}", texts[0]);
+
+    for (variable, value) in [
+        ("MLFLOW_TRACKING_PASSWORD", PASSWORD),
+        ("MLFLOW_TRACKING_TOKEN", TOKEN),
+    ] {
+        for base in [
+            server.uri.clone(),
+            format!("{}/wrong-prefix", server.uri),
+            "http://127.0.0.1:9".to_owned(),
+        ] {
+            let mut command = support::mlreg();
+            command
+                .env("MLFLOW_TRACKING_URI", &base)
+                .env(variable, value)
+                .env("RUST_LOG", "trace")
+                .env("MLREG_RETRY_MIN_BACKOFF", "1ms")
+                .env("MLREG_RETRY_MAX_BACKOFF", "5ms")
+                .args(["-vvv", "versions", &support::unique("secret")]);
+            if variable == "MLFLOW_TRACKING_PASSWORD" {
+                command.env("MLFLOW_TRACKING_USERNAME", "alice");
+            }
+            let (_, stdout, stderr) = support::output(&mut command);
+            assert!(
+                stderr.contains("mlflow request"),
+                "trace logs were written ({base}):\n{stderr}"
+            );
+            texts.push(stdout);
+            texts.push(stderr);
+        }
+    }
+    for text in &texts {
+        for secret in [PASSWORD, TOKEN, BASIC] {
             assert!(!text.contains(secret), "a secret leaked into:\n{text}");
         }
     }
-    assert!(texts[0].contains("<redacted>"), "{}", texts[0]);
 }

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use mlreg::registry::Registry;
 use mlreg::registry::mlflow::MlflowClient;
-use mlreg::registry::{ObservedModel, Registry};
 use mlreg::stage::Stage;
 use serde_json::Value;
 
-use crate::support;
+use crate::support::{self, parse_json as json, read_model as read};
 
 /// A model with versions in every stage, two in Production, aliases, tags, a run and a
 /// description:
@@ -58,25 +58,8 @@ async fn seed_rich_model(client: &MlflowClient, prefix: &str) -> (String, String
     (name, run_id)
 }
 
-async fn read(client: &MlflowClient, name: &str) -> ObservedModel {
-    client
-        .model(name)
-        .await
-        .expect("read model")
-        .expect("model exists")
-}
-
 fn run(args: &[&str]) -> (i32, String, String) {
-    let output = support::mlreg().args(args).output().expect("run mlreg");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn json(stdout: &str) -> Value {
-    serde_json::from_str(stdout).unwrap_or_else(|error| panic!("not JSON ({error}):\n{stdout}"))
+    support::output(support::mlreg().args(args))
 }
 
 #[tokio::test(flavor = "multi_thread")]

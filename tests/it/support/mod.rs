@@ -7,6 +7,7 @@
 //! themselves by model name ([`unique`]). [`proxy::FaultProxy`] sits between a client
 //! and a server to inject faults (error statuses, lost answers, dropped connections).
 
+pub mod daemon;
 pub mod fleet;
 pub mod proxy;
 pub mod tls;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mlreg::registry::mlflow::MlflowClient;
-use mlreg::registry::{Registry, RegistryConfig};
+use mlreg::registry::{ObservedModel, Registry, RegistryConfig};
 use mlreg::stage::Stage;
 
 /// How long a server may take to answer `/health` (the script itself gives up after 120 s).
@@ -292,4 +293,37 @@ pub async fn create_run() -> String {
         .as_str()
         .expect("a run id")
         .to_owned()
+}
+
+/// Reads `name` directly from the registry (not through any proxy); panics when it is missing.
+pub async fn read_model(client: &MlflowClient, name: &str) -> ObservedModel {
+    client
+        .model(name)
+        .await
+        .expect("read the model")
+        .unwrap_or_else(|| panic!("model {name} exists"))
+}
+
+/// The model's versions with their stages, ascending.
+pub fn stages(model: &ObservedModel) -> Vec<(u64, Stage)> {
+    model
+        .versions
+        .values()
+        .map(|version| (version.version, version.stage))
+        .collect()
+}
+
+/// Runs `command` and returns (exit code, or -1 when killed by a signal; stdout; stderr).
+pub fn output(command: &mut assert_cmd::Command) -> (i32, String, String) {
+    let output = command.output().expect("run mlreg");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Parses a command's stdout as JSON, showing the text when it is not.
+pub fn parse_json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|error| panic!("not JSON ({error}):\n{stdout}"))
 }
