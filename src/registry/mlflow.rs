@@ -176,6 +176,17 @@ impl MlflowClient {
             .timeout(config.request_timeout)
             .tcp_keepalive(Duration::from_secs(30))
             .referer(false);
+        if api.scheme() == "http" {
+            // A new connection per request on plain HTTP. `mlflow server` with more than one
+            // worker (MLflow's default is 4) leaves Nagle's algorithm on for the sockets it
+            // accepts and writes each answer's headers and body separately, so on a reused
+            // connection the body waits for this side's delayed ACK: ~40 ms per request. A
+            // new connection starts in quick-ACK mode and does not wait; over loopback or a
+            // LAN, its handshake costs far less (docs/benchmarks.md). HTTPS keeps its pool:
+            // a TLS handshake is expensive, and TLS registries sit behind proxies that turn
+            // Nagle off.
+            builder = builder.pool_max_idle_per_host(0);
+        }
         if config.insecure_tls {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
