@@ -114,6 +114,25 @@ async fn manifest_edits_and_atomic_saves_converge_the_registry_and_sigterm_exits
     assert_eq!(audit["to"], "Production");
 
     daemon.wait_for_readyz(200).await;
+    // The registry reaches the declared stages before the daemon has written the audit tags
+    // and verified, so /status catches up a moment later.
+    let address = daemon.address.clone();
+    let model_name = name.clone();
+    daemon
+        .wait_for("/status to say in_sync", || {
+            let address = address.clone();
+            let model_name = model_name.clone();
+            async move {
+                let (_, body) = http_get(&address, "/status").await.unwrap_or_default();
+                let status: Value = serde_json::from_str(&body).unwrap_or_default();
+                status["models"].as_array().is_some_and(|models| {
+                    models
+                        .iter()
+                        .any(|model| model["name"] == model_name && model["state"] == "in_sync")
+                })
+            }
+        })
+        .await;
     let status = daemon.status().await;
     assert_eq!(status["format_version"], 1);
     assert_eq!(status["manifests"]["valid"], true);
