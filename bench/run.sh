@@ -4,10 +4,10 @@
 # measures, prints a table and writes docs/benchmarks.md. Not a test: it asserts nothing.
 #
 # Usage:
-#   bench/run.sh                       100 models x 20 versions (about 10 minutes)
+#   bench/run.sh                       100 models x 20 versions (about 10 minutes plus the build)
 #   bench/run.sh --preset large        500 x 40 (the script's apply is sampled and extrapolated)
 #   bench/run.sh --models N --versions M
-#   bench/run.sh --quick               20 x 10, a smoke run (1-2 minutes); does not touch docs/
+#   bench/run.sh --quick               20 x 10, a smoke run (2-3 minutes); does not touch docs/
 # Options passed on to bench/bench.py: --workers W (MLflow server workers, default 4),
 # --reps R, --edits E, --growth 2000,5000,..., --raw-limit N, --out FILE.
 # Every figure also goes to target/bench/results-<time>.json.
