@@ -24,6 +24,9 @@ fi
 log="$data/server.log"
 
 cd "$data"
+# MLflow 3's job runner (seven huey consumers polling the database) has nothing to do with
+# the registry and costs about half a CPU while idle; keep it off unless asked for.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 # shellcheck disable=SC2086
 # setsid: the server, its uvicorn workers and its job runners form one process group that
 # cleanup can stop as a whole.
