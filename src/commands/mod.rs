@@ -69,6 +69,30 @@ impl Context {
     }
 }
 
+/// Loads the manifests under `dir`; `None` after rendering every problem on stderr followed
+/// by `consequence` ("Nothing was applied", "Nothing was edited") and how to check offline.
+pub fn load_manifests(
+    context: &Context,
+    dir: &std::path::Path,
+    consequence: &str,
+) -> anyhow::Result<Option<crate::manifest::DesiredState>> {
+    match crate::manifest::load_dir(dir) {
+        Ok(desired) => Ok(Some(desired)),
+        Err(error) => {
+            crate::diagnostic::render(
+                &mut io::stderr().lock(),
+                &error.diagnostics,
+                &error.sources,
+                context.color_stderr,
+            )?;
+            eprintln!(
+                "{consequence}: fix the manifests first (`mlreg validate` checks them offline)."
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// Runs one subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let context = Context::new(cli.global);

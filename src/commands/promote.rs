@@ -6,25 +6,23 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Write as _};
-use std::path::Path;
 
 use anyhow::Context as _;
 
 use crate::cli::PromoteArgs;
-use crate::diagnostic;
 use crate::exit::ExitStatus;
+use crate::manifest::DesiredState;
 use crate::manifest::edit::{self, EditOutcome, StageChange};
-use crate::manifest::{self, DesiredState};
 use crate::render::diff;
 use crate::stage::Stage;
 
-use super::Context;
+use super::{Context, load_manifests};
 
 /// Moves the versions of `--from` to `--to` in MODEL's manifest.
 pub fn run(context: &Context, args: &PromoteArgs) -> anyhow::Result<ExitStatus> {
     let from = stage_argument("--from", &args.from)?;
     let to = stage_argument("--to", &args.to)?;
-    let Some(desired) = load(context, &args.dir.dir)? else {
+    let Some(desired) = load_manifests(context, &args.dir.dir, "Nothing was edited")? else {
         return Ok(ExitStatus::Failure);
     };
     let outcome = edit::edit_stages(&desired, &args.model, &StageChange::Promote { from, to })?;
@@ -36,25 +34,6 @@ pub(super) fn stage_argument(flag: &str, value: &str) -> anyhow::Result<Stage> {
     value
         .parse::<Stage>()
         .with_context(|| format!("invalid {flag}"))
-}
-
-/// Loads the manifests; `None` after rendering their problems on stderr.
-pub(super) fn load(context: &Context, dir: &Path) -> anyhow::Result<Option<DesiredState>> {
-    match manifest::load_dir(dir) {
-        Ok(desired) => Ok(Some(desired)),
-        Err(error) => {
-            diagnostic::render(
-                &mut io::stderr().lock(),
-                &error.diagnostics,
-                &error.sources,
-                context.color_stderr,
-            )?;
-            eprintln!(
-                "Nothing was edited: fix the manifests first (`mlreg validate` checks them offline)."
-            );
-            Ok(None)
-        }
-    }
 }
 
 /// Prints the diff of a verified edit on stdout and, unless `dry_run`, writes the file;

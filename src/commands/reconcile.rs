@@ -12,31 +12,18 @@ use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, OutcomeStatus};
 use crate::cli::{PlanOutput, ReconcileArgs};
 use crate::diagnostic;
 use crate::exit::ExitStatus;
-use crate::manifest;
 use crate::plan::{self, Plan, Selection};
 use crate::registry::Registry;
 use crate::render::plan::{self as render, Stats};
 
-use super::Context;
 use super::signals::Shutdown;
+use super::{Context, load_manifests};
 
 /// Plans and, unless `--dry-run`, applies.
 pub async fn run(context: &Context, args: &ReconcileArgs) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
-    let desired = match manifest::load_dir(&args.plan.dir.dir) {
-        Ok(desired) => desired,
-        Err(error) => {
-            diagnostic::render(
-                &mut io::stderr().lock(),
-                &error.diagnostics,
-                &error.sources,
-                context.color_stderr,
-            )?;
-            eprintln!(
-                "Nothing was applied: fix the manifests first (`mlreg validate` checks them offline)."
-            );
-            return Ok(ExitStatus::Failure);
-        }
+    let Some(desired) = load_manifests(context, &args.plan.dir.dir, "Nothing was applied")? else {
+        return Ok(ExitStatus::Failure);
     };
     let client = context.client()?;
     let snapshot = client

@@ -8,7 +8,8 @@ use crate::manifest::edit::{self, StageChange};
 use crate::stage::Stage;
 
 use super::Context;
-use super::promote::{finish, load, stage_argument};
+use super::load_manifests;
+use super::promote::{finish, stage_argument};
 
 /// Places (or removes) one version in MODEL's manifest.
 pub fn run(context: &Context, args: &SetStageArgs) -> anyhow::Result<ExitStatus> {
@@ -23,7 +24,7 @@ pub fn run(context: &Context, args: &SetStageArgs) -> anyhow::Result<ExitStatus>
             version: args.version,
         },
     };
-    let Some(desired) = load(context, &args.dir.dir)? else {
+    let Some(desired) = load_manifests(context, &args.dir.dir, "Nothing was edited")? else {
         return Ok(ExitStatus::Failure);
     };
     let outcome = edit::edit_stages(&desired, &args.model, &change)?;
