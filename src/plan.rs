@@ -595,7 +595,6 @@ mod tests {
     use super::*;
     use crate::diagnostic::Origin;
     use crate::manifest::{Retention, VersionRef, VersionSpec};
-    use crate::registry::ObservedVersion;
 
     fn origin() -> Origin {
         Origin::new("m.yaml", 1, 1)
@@ -633,29 +632,7 @@ mod tests {
     }
 
     fn observed(name: &str, versions: &[(u64, Stage)]) -> ObservedModel {
-        ObservedModel {
-            name: name.into(),
-            versions: versions
-                .iter()
-                .map(|(version, stage)| {
-                    (
-                        *version,
-                        ObservedVersion {
-                            version: *version,
-                            stage: *stage,
-                            status: "READY".into(),
-                            run_id: String::new(),
-                            source: format!("s3://b/{name}/{version}"),
-                            description: String::new(),
-                            tags: BTreeMap::new(),
-                            creation_timestamp: 0,
-                            last_updated_timestamp: 0,
-                        },
-                    )
-                })
-                .collect(),
-            ..ObservedModel::default()
-        }
+        crate::registry::fake::observed_model(name, versions)
     }
 
     fn transitions(plan: &ModelPlan) -> Vec<(u64, Stage, Stage, Reason)> {

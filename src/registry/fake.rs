@@ -38,29 +38,7 @@ impl FakeRegistry {
 
     /// Adds a model with `versions` (all READY) in the given stages.
     pub fn add_model(&self, name: &str, versions: &[(u64, Stage)]) {
-        let model = ObservedModel {
-            name: name.to_owned(),
-            versions: versions
-                .iter()
-                .map(|(version, stage)| {
-                    (
-                        *version,
-                        ObservedVersion {
-                            version: *version,
-                            stage: *stage,
-                            status: "READY".into(),
-                            run_id: String::new(),
-                            source: format!("s3://bucket/{name}/{version}"),
-                            description: String::new(),
-                            tags: BTreeMap::new(),
-                            creation_timestamp: 0,
-                            last_updated_timestamp: 0,
-                        },
-                    )
-                })
-                .collect(),
-            ..ObservedModel::default()
-        };
+        let model = observed_model(name, versions);
         self.lock().snapshot.models.insert(name.to_owned(), model);
     }
 
@@ -103,6 +81,34 @@ impl FakeRegistry {
         apply(&mut state.snapshot)?;
         state.writes.push(line);
         Ok(())
+    }
+}
+
+/// A model with `versions` (all READY, sources `s3://bucket/NAME/VERSION`) in the given
+/// stages, for tests of the planner and the executor.
+pub fn observed_model(name: &str, versions: &[(u64, Stage)]) -> ObservedModel {
+    ObservedModel {
+        name: name.to_owned(),
+        versions: versions
+            .iter()
+            .map(|(version, stage)| {
+                (
+                    *version,
+                    ObservedVersion {
+                        version: *version,
+                        stage: *stage,
+                        status: "READY".into(),
+                        run_id: String::new(),
+                        source: format!("s3://bucket/{name}/{version}"),
+                        description: String::new(),
+                        tags: BTreeMap::new(),
+                        creation_timestamp: 0,
+                        last_updated_timestamp: 0,
+                    },
+                )
+            })
+            .collect(),
+        ..ObservedModel::default()
     }
 }
 

@@ -443,7 +443,7 @@ pub fn write_json(
 }
 
 fn escape_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    super::printable(text).replace('|', "\\|")
 }
 
 /// Writes the plan (and the apply report, if any) as Markdown for a pull-request comment:
