@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::Retryable as _;
+use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde::de::DeserializeOwned;
@@ -42,6 +43,9 @@ pub type RequestObserver = Arc<dyn Fn(&'static str, Duration, Option<u16>) + Sen
 
 /// How many times a whole read is attempted when the registry changes under it.
 const READ_ATTEMPTS: u32 = 3;
+
+/// How many models a snapshot reads on their own at once (see `read_snapshot`).
+const ORPHAN_READS_IN_FLIGHT: usize = 8;
 
 /// The endpoints used, as paths after `/api/2.0/mlflow/`.
 mod endpoint {
@@ -486,19 +490,54 @@ impl MlflowClient {
     }
 
     /// One read of the whole registry; the inner `Err` says why it is inconsistent.
-    async fn read_snapshot(&self, ignore_orphans: bool) -> Result<Result<Snapshot, String>> {
-        let models = self.search_models().await?;
-        let versions = self.search_versions(None).await?;
-        assemble(models, versions, ignore_orphans)
+    ///
+    /// The two searches are sent at the same time: the server answers them in parallel, so
+    /// the read costs about the slower of the two. Their order does not matter to
+    /// [`assemble`], which checks each side's references against the other. Versions of a
+    /// model the model search did not return (one created during the read, or skipped
+    /// because a deletion shifted the offset pages) are settled by reading that model on its
+    /// own: it is added when it exists and left out when it was deleted, so a model is never
+    /// dropped from the picture because of a concurrent write.
+    async fn read_snapshot(&self) -> Result<Result<Snapshot, String>> {
+        let (models, versions) =
+            tokio::try_join!(self.search_models(), self.search_versions(None))?;
+        let (mut snapshot, orphans) = match assemble(models, versions)? {
+            Ok(assembled) => assembled,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if !orphans.is_empty() {
+            tracing::info!(
+                models = orphans.len(),
+                "versions of models the model search did not return; reading those models"
+            );
+        }
+        let mut reads = futures_util::stream::iter(orphans)
+            .map(|name| async move { self.model(&name).await })
+            .buffer_unordered(ORPHAN_READS_IN_FLIGHT);
+        while let Some(model) = reads.next().await {
+            if let Some(model) = model? {
+                snapshot.models.insert(model.name.clone(), model);
+            }
+        }
+        Ok(Ok(snapshot))
     }
 
-    /// One read of one model; the inner `Err` says why it is inconsistent.
+    /// One read of one model; the inner `Err` says why it is inconsistent. The model and its
+    /// versions are read at the same time (see [`MlflowClient::read_snapshot`]).
     async fn read_model(&self, name: &str) -> Result<Option<Result<ObservedModel, String>>> {
         let call = Call::get(endpoint::GET_MODEL, vec![("name", name.to_owned())]);
-        let answer: RegisteredModelResponse = match self.call(&call).await {
-            Ok(answer) => answer,
-            Err(error) if is_missing(&error) => return Ok(None),
-            Err(error) => return Err(error),
+        let get = async {
+            match self.call::<RegisteredModelResponse>(&call).await {
+                Ok(answer) => Ok(Some(answer)),
+                Err(error) if is_missing(&error) => Ok(None),
+                Err(error) => Err(error),
+            }
+        };
+        // The first error ends the other request too.
+        let (answer, versions) =
+            tokio::try_join!(get, self.search_versions(Some(name_filter(name))))?;
+        let Some(answer) = answer else {
+            return Ok(None);
         };
         let Some(model) = answer.registered_model else {
             return Err(Error::Decode {
@@ -506,17 +545,20 @@ impl MlflowClient {
                 detail: "the answer holds no registered_model".into(),
             });
         };
-        let versions = self
-            .search_versions(Some(name_filter(name)))
-            .await?
+        let versions = versions
             .into_iter()
             // The filter may match more than `name` (see `name_filter`).
             .filter(|version| version.name == name)
             .collect();
-        let snapshot = match assemble(vec![model], versions, false)? {
-            Ok(snapshot) => snapshot,
+        let (snapshot, orphans) = match assemble(vec![model], versions)? {
+            Ok(assembled) => assembled,
             Err(reason) => return Ok(Some(Err(reason))),
         };
+        if let Some(other) = orphans.first() {
+            return Ok(Some(Err(format!(
+                "versions of `{other}` were read, but not the model"
+            ))));
+        }
         match snapshot.models.into_values().next() {
             Some(model) if model.name == name => Ok(Some(Ok(model))),
             _ => Err(Error::Decode {
@@ -550,16 +592,16 @@ impl Page for SearchVersionsResponse {
 
 /// Puts the models and versions of two separate reads together, and checks they agree.
 ///
-/// Returns the inner `Err` (a reason) when the registry visibly changed between or during
-/// the reads: a model or version read twice (offset paging shifted under a concurrent
-/// write), an alias or a latest version that the version read lacks (a version deleted in
-/// between), or, unless `ignore_orphans`, versions of a model the model read lacks (a
-/// model created in between, or one skipped because a deletion shifted the pages).
+/// Returns the snapshot and the names of models whose versions were read without the model
+/// (created during the read, or skipped because a deletion shifted the model pages); their
+/// versions are not in the snapshot. Returns the inner `Err` (a reason) when the registry
+/// visibly changed between or during the reads: a model or version read twice (offset
+/// paging shifted under a concurrent write), or an alias or a latest version that the
+/// version read lacks (a version created or deleted in between).
 fn assemble(
     models: Vec<RegisteredModel>,
     versions: Vec<ModelVersion>,
-    ignore_orphans: bool,
-) -> Result<Result<Snapshot, String>> {
+) -> Result<Result<(Snapshot, BTreeSet<String>), String>> {
     let mut snapshot = Snapshot::default();
     let mut latest: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for model in models {
@@ -586,11 +628,6 @@ fn assemble(
             return Ok(Err(format!("version {number} of `{name}` was read twice")));
         }
     }
-    if !ignore_orphans && let Some(name) = orphans.first() {
-        return Ok(Err(format!(
-            "versions of `{name}` were read, but not the model"
-        )));
-    }
     for model in snapshot.models.values() {
         for (alias, version) in &model.aliases {
             if !model.versions.contains_key(version) {
@@ -609,7 +646,7 @@ fn assemble(
             }
         }
     }
-    Ok(Ok(snapshot))
+    Ok(Ok((snapshot, orphans)))
 }
 
 /// Whether MLflow itself said the model or version does not exist. A bare 404 without
@@ -746,9 +783,7 @@ impl Registry for MlflowClient {
     async fn snapshot(&self) -> Result<Snapshot> {
         let mut reason = String::new();
         for attempt in 1..=READ_ATTEMPTS {
-            // The last read tolerates versions of models it did not see: a model created
-            // between the two searches is legitimately absent from this snapshot.
-            match self.read_snapshot(attempt == READ_ATTEMPTS).await? {
+            match self.read_snapshot().await? {
                 Ok(snapshot) => return Ok(snapshot),
                 Err(why) => {
                     tracing::info!(attempt, reason = %why, "the registry changed during the read; reading it again");
@@ -929,10 +964,10 @@ mod tests {
                 version("a", "1", "Archived"),
                 version("a", "2", "Production"),
             ],
-            false,
         )
         .expect("decodes")
-        .expect("consistent");
+        .expect("consistent")
+        .0;
         let a = &snapshot.models["a"];
         assert_eq!(a.versions[&2].stage, Stage::Production);
         assert_eq!(a.aliases["champion"], 2);
@@ -941,43 +976,44 @@ mod tests {
 
     #[test]
     fn detects_a_registry_that_changed_during_the_read() {
-        let inconsistent = |models, versions, ignore_orphans| {
-            assemble(models, versions, ignore_orphans)
+        let inconsistent = |models, versions| {
+            assemble(models, versions)
                 .expect("decodes")
                 .expect_err("inconsistent")
         };
-        let reason = inconsistent(
-            vec![model("a", &[], &[]), model("a", &[], &[])],
-            vec![],
-            false,
-        );
+        let reason = inconsistent(vec![model("a", &[], &[]), model("a", &[], &[])], vec![]);
         assert!(reason.contains("read twice"), "{reason}");
         let reason = inconsistent(
             vec![model("a", &[], &[])],
             vec![version("a", "1", "None"), version("a", "1", "None")],
-            false,
         );
         assert!(
             reason.contains("version 1 of `a` was read twice"),
             "{reason}"
         );
-        let reason = inconsistent(vec![model("a", &[("x", "3")], &[])], vec![], false);
+        let reason = inconsistent(vec![model("a", &[("x", "3")], &[])], vec![]);
         assert!(reason.contains("alias `x`"), "{reason}");
-        let reason = inconsistent(vec![model("a", &[], &["4"])], vec![], false);
+        let reason = inconsistent(vec![model("a", &[], &["4"])], vec![]);
         assert!(reason.contains("version 4"), "{reason}");
-        let reason = inconsistent(vec![], vec![version("new", "1", "None")], false);
-        assert!(reason.contains("`new`"), "{reason}");
-        // The last attempt accepts versions of a model created between the two reads.
-        let snapshot = assemble(vec![], vec![version("new", "1", "None")], true)
-            .expect("decodes")
-            .expect("consistent");
-        assert!(snapshot.models.is_empty());
+        // Versions of a model the model read lacks are set aside, by model, for a read of
+        // their own; the rest of the snapshot stands.
+        let (snapshot, orphans) = assemble(
+            vec![model("a", &[], &["1"])],
+            vec![
+                version("a", "1", "None"),
+                version("new", "1", "None"),
+                version("new", "2", "None"),
+            ],
+        )
+        .expect("decodes")
+        .expect("consistent");
+        assert_eq!(snapshot.models.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(orphans.into_iter().collect::<Vec<_>>(), ["new"]);
     }
 
     #[test]
     fn garbage_from_the_server_is_a_decode_error() {
-        let error =
-            assemble(vec![], vec![version("a", "one", "None")], false).expect_err("not a number");
+        let error = assemble(vec![], vec![version("a", "one", "None")]).expect_err("not a number");
         assert!(matches!(error, Error::Decode { .. }), "{error}");
         let error = decode::<SearchModelsResponse>("registered-models/search", b"<p>Log in</p>")
             .expect_err("not JSON");

@@ -397,6 +397,77 @@ async fn snapshot_of_an_empty_registry_then_across_pages() {
     // One get, then three pages of three versions.
     assert_eq!(client.request_count() - before, 1 + 3);
 
+    // Models deleted while the model pages are read shift the offset pages, so the search
+    // skips the model after each deleted one. Each skipped model's versions are read without
+    // it; the snapshot reads that model on its own rather than leaving it out. The victims
+    // sort first, each with a version, and one is deleted after every page of models.
+    let victims: Vec<String> = (0..30).map(|i| format!("a-gone-{i:02}")).collect();
+    for victim in &victims {
+        support::seed_model(&seeder, victim, 1).await;
+    }
+    let queue = Arc::new(Mutex::new(
+        victims.iter().rev().cloned().collect::<Vec<_>>(),
+    ));
+    let deleted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let single_reads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let churned = server
+        .client_with(|config| config.model_page_size = 2)
+        .with_observer({
+            let (queue, deleted, single_reads) = (
+                Arc::clone(&queue),
+                Arc::clone(&deleted),
+                Arc::clone(&single_reads),
+            );
+            let seeder = seeder.clone();
+            move |endpoint, _, _| {
+                if endpoint == "registered-models/get" {
+                    single_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if endpoint != "registered-models/search" {
+                    return;
+                }
+                let Some(victim) = queue.lock().expect("queue").pop() else {
+                    return;
+                };
+                // Delete before the next page is asked for: block this task on a runtime of
+                // its own (the observer is synchronous).
+                let seeder = seeder.clone();
+                let name = victim.clone();
+                std::thread::spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(seeder.delete_model(&name))
+                        .expect("delete a victim");
+                })
+                .join()
+                .expect("deleting thread");
+                deleted.lock().expect("deleted").push(victim);
+            }
+        });
+    let snapshot = churned.snapshot().await.expect("snapshot during deletions");
+    let deleted = deleted.lock().expect("deleted").clone();
+    assert!(deleted.len() >= 10, "deleted only {deleted:?}");
+    assert!(
+        single_reads.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no model was skipped by the pages, so nothing was tested"
+    );
+    let after = big_pages.snapshot().await.expect("snapshot after");
+    for (name, model) in &after.models {
+        assert_eq!(
+            snapshot.models.get(name),
+            Some(model),
+            "`{name}` exists, unchanged, but the snapshot read beside the deletions differs"
+        );
+    }
+    for name in snapshot.models.keys() {
+        assert!(
+            after.models.contains_key(name) || deleted.contains(name),
+            "`{name}` was never in the registry"
+        );
+    }
+
     // Stopping the dedicated server deletes its data.
     let data_dir = server.data_dir.clone();
     assert!(data_dir.join("mlflow.db").exists());
@@ -422,13 +493,17 @@ async fn a_non_json_error_body_is_a_clean_typed_error() {
     };
     assert_eq!(*status, 404);
     assert_eq!(*code, None);
-    assert_eq!(*endpoint, "registered-models/search");
+    // Both searches are sent at once; the first answer ends the read.
+    assert!(
+        ["registered-models/search", "model-versions/search"].contains(endpoint),
+        "{endpoint}"
+    );
     assert!(message.contains("Not Found"), "{message}");
     assert!(
         !message.contains('<') && !message.contains('\n'),
         "{message}"
     );
-    assert_eq!(client.request_count(), 1, "a 404 is not retried");
+    assert!(client.request_count() <= 2, "a 404 is not retried");
     // A 404 that is not MLflow's RESOURCE_DOES_NOT_EXIST says nothing about the model.
     let error = client
         .model("anything")
@@ -467,8 +542,12 @@ async fn reads_and_target_state_writes_are_retried_on_transient_failures() {
     let name = support::unique("retry");
     support::seed_model(&support::client(), &name, 2).await;
 
-    // Reads: 503, a dropped connection, 502, then through.
-    proxy.push([Fault::status(503), Fault::Close, Fault::status(502)]);
+    // Reads: 503, a dropped connection, 502, then through. (The model and its versions are
+    // read at the same time; the faults go to the model's read.)
+    proxy.push_matching(
+        "registered-models/get",
+        [Fault::status(503), Fault::Close, Fault::status(502)],
+    );
     assert_eq!(read(&client, &name).await.versions.len(), 2);
     assert_eq!(proxy.pending(), 0);
     assert_eq!(
@@ -506,13 +585,24 @@ async fn reads_and_target_state_writes_are_retried_on_transient_failures() {
 
     // Retries are bounded: four 503s exhaust three retries.
     let before = client.request_count();
-    proxy.push(std::iter::repeat_n(Fault::status(503), 4));
+    proxy.push_matching(
+        "registered-models/get",
+        std::iter::repeat_n(Fault::status(503), 4),
+    );
     let error = client.model(&name).await.expect_err("retries exhausted");
     assert!(matches!(error, Error::Api { status: 503, .. }), "{error:?}");
-    assert_eq!(client.request_count() - before, 4);
+    assert_eq!(proxy.pending(), 0);
+    let sent = client.request_count() - before;
+    assert!(
+        (4..=5).contains(&sent),
+        "4 reads of the model and at most one search beside them, not {sent}"
+    );
 
     // Client errors are never retried.
-    proxy.push([Fault::status(403), Fault::status(503)]);
+    proxy.push_matching(
+        "registered-models/get",
+        [Fault::status(403), Fault::status(503)],
+    );
     let error = client.model(&name).await.expect_err("forbidden");
     assert!(error.is_auth(), "{error}");
     assert_eq!(proxy.pending(), 1, "the 403 ended the call");
@@ -630,7 +720,7 @@ async fn the_observer_sees_every_request() {
             seen.lock().expect("observations").push((endpoint, status));
         }
     });
-    proxy.push([Fault::status(503), Fault::Close]);
+    proxy.push_matching("registered-models/get", [Fault::status(503), Fault::Close]);
     assert!(
         client
             .model(&support::unique("observed"))
@@ -638,14 +728,22 @@ async fn the_observer_sees_every_request() {
             .expect("read")
             .is_none()
     );
+    let seen = seen.lock().expect("observations");
+    // The model and its versions are read at the same time; each endpoint's requests are
+    // observed in order.
+    let of = |wanted: &str| -> Vec<Option<u16>> {
+        seen.iter()
+            .filter(|(endpoint, _)| *endpoint == wanted)
+            .map(|(_, status)| *status)
+            .collect()
+    };
     assert_eq!(
-        *seen.lock().expect("observations"),
-        [
-            ("registered-models/get", Some(503)),
-            ("registered-models/get", None),
-            ("registered-models/get", Some(404)),
-        ]
+        of("registered-models/get"),
+        [Some(503), None, Some(404)],
+        "{seen:?}"
     );
+    assert_eq!(of("model-versions/search"), [Some(200)], "{seen:?}");
+    assert_eq!(seen.len(), 4, "{seen:?}");
 }
 
 /// Collects log output in memory.
