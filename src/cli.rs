@@ -15,7 +15,8 @@ Exit codes (Terraform's convention):
 Registry address and credentials follow MLflow's conventions: --registry-uri or
 MLFLOW_TRACKING_URI; MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME /
 MLFLOW_TRACKING_PASSWORD (basic); MLFLOW_TRACKING_INSECURE_TLS=true;
-MLFLOW_TRACKING_SERVER_CERT_PATH (CA bundle). Secrets never appear in output or logs.
+MLFLOW_TRACKING_SERVER_CERT_PATH (CA bundle); MLFLOW_TRACKING_CLIENT_CERT_PATH (client
+certificate and key, one PEM file). Secrets never appear in output or logs.
 Retry backoff: MLREG_RETRY_MIN_BACKOFF / MLREG_RETRY_MAX_BACKOFF (e.g. 200ms, 30s).";
 
 /// Keep an MLflow Model Registry in the state that YAML manifests in git declare.

@@ -48,6 +48,9 @@ pub struct RegistryConfig {
     pub insecure_tls: bool,
     /// A PEM CA bundle to trust (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
     pub ca_cert_path: Option<PathBuf>,
+    /// A PEM file holding the client certificate (chain) and its private key, presented
+    /// to servers that ask for one (`MLFLOW_TRACKING_CLIENT_CERT_PATH`, as in MLflow).
+    pub client_cert_path: Option<PathBuf>,
     /// Timeout to establish a connection.
     pub connect_timeout: Duration,
     /// Timeout of one request, response included.
@@ -72,6 +75,7 @@ impl RegistryConfig {
             auth: Auth::None,
             insecure_tls: false,
             ca_cert_path: None,
+            client_cert_path: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_retries: 5,
@@ -146,6 +150,7 @@ impl RegistryConfig {
             }
         };
         let ca_cert_path = non_empty("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from);
+        let client_cert_path = non_empty("MLFLOW_TRACKING_CLIENT_CERT_PATH").map(PathBuf::from);
         let backoff = |name: &str, default: Duration| -> Result<Duration> {
             match non_empty(name) {
                 None => Ok(default),
@@ -171,6 +176,7 @@ impl RegistryConfig {
             auth,
             insecure_tls,
             ca_cert_path,
+            client_cert_path,
             min_backoff,
             max_backoff,
             ..defaults
@@ -241,6 +247,13 @@ mod tests {
         .expect("valid");
         assert_eq!(config.auth, Auth::Bearer("tok".into()));
         assert!(config.insecure_tls);
+        assert_eq!(config.client_cert_path, None);
+        let client = RegistryConfig::from_env(
+            Some("https://h"),
+            env(&[("MLFLOW_TRACKING_CLIENT_CERT_PATH", "/client.pem")]),
+        )
+        .expect("valid");
+        assert_eq!(client.client_cert_path, Some(PathBuf::from("/client.pem")));
         let both = RegistryConfig::from_env(
             Some("https://h"),
             env(&[

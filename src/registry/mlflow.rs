@@ -215,6 +215,9 @@ impl MlflowClient {
             }
             builder = builder.tls_certs_merge(certificates);
         }
+        if let Some(path) = &config.client_cert_path {
+            builder = builder.identity(client_identity(path)?);
+        }
         let http = builder
             .build()
             .map_err(|error| Error::Config(format!("cannot set up the HTTP client: {error}")))?;
@@ -647,6 +650,49 @@ fn assemble(
         }
     }
     Ok(Ok((snapshot, orphans)))
+}
+
+/// The client certificate and key of `MLFLOW_TRACKING_CLIENT_CERT_PATH`: one PEM file
+/// holding the certificate (and its chain) and the private key, as MLflow's own client
+/// (`requests`' `cert`) expects.
+fn client_identity(path: &std::path::Path) -> Result<reqwest::Identity> {
+    let pem = std::fs::read(path).map_err(|error| {
+        Error::Config(format!(
+            "cannot read the client certificate {} (MLFLOW_TRACKING_CLIENT_CERT_PATH): {error}",
+            path.display()
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&pem);
+    let has_certificate = text.contains("-----BEGIN CERTIFICATE-----");
+    let has_key = text
+        .lines()
+        .any(|line| line.starts_with("-----BEGIN ") && line.ends_with("PRIVATE KEY-----"));
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(Error::Config(format!(
+            "the private key in {} (MLFLOW_TRACKING_CLIENT_CERT_PATH) is encrypted, which is not \
+             supported (nor by MLflow's client); write it decrypted, e.g. with `openssl pkey`",
+            path.display()
+        )));
+    }
+    if !has_certificate || !has_key {
+        return Err(Error::Config(format!(
+            "the client certificate {} (MLFLOW_TRACKING_CLIENT_CERT_PATH) must be one PEM file \
+             holding the certificate and its private key; it lacks {}",
+            path.display(),
+            match (has_certificate, has_key) {
+                (false, false) => "both",
+                (false, true) => "the certificate",
+                _ => "the private key",
+            }
+        )));
+    }
+    reqwest::Identity::from_pem(&pem).map_err(|error| {
+        Error::Config(format!(
+            "the client certificate {} (MLFLOW_TRACKING_CLIENT_CERT_PATH) is not usable: {}",
+            path.display(),
+            error_chain(&error)
+        ))
+    })
 }
 
 /// Whether MLflow itself said the model or version does not exist. A bare 404 without
@@ -1114,6 +1160,59 @@ mod tests {
         not_pem.ca_cert_path = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").into());
         let error = MlflowClient::new(not_pem).expect_err("not a certificate");
         assert!(error.to_string().contains("no certificate"), "{error}");
+    }
+
+    #[test]
+    fn a_client_certificate_file_holds_the_certificate_and_its_key() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let certificate = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .expect("parameters")
+            .self_signed(&key)
+            .expect("certificate");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let client_with = |file: &str, pem: &str| {
+            let path = dir.path().join(file);
+            std::fs::write(&path, pem).expect("write");
+            let mut config = RegistryConfig::new(url::Url::parse("https://h").expect("URL"));
+            config.client_cert_path = Some(path);
+            MlflowClient::new(config)
+        };
+        client_with("both.pem", &(certificate.pem() + &key.serialize_pem()))
+            .expect("certificate and key");
+        client_with("key-first.pem", &(key.serialize_pem() + &certificate.pem()))
+            .expect("in either order");
+        for (file, pem, expected) in [
+            (
+                "certificate.pem",
+                certificate.pem(),
+                "lacks the private key",
+            ),
+            ("key.pem", key.serialize_pem(), "lacks the certificate"),
+            ("empty.pem", String::new(), "lacks both"),
+            (
+                "encrypted.pem",
+                certificate.pem()
+                    + "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+                "is encrypted",
+            ),
+        ] {
+            let error = client_with(file, &pem).expect_err(file);
+            assert!(matches!(error, Error::Config(_)), "{file}: {error}");
+            let text = error.to_string();
+            assert!(
+                text.contains(expected)
+                    && text.contains(file)
+                    && text.contains("MLFLOW_TRACKING_CLIENT_CERT_PATH"),
+                "{file}: {text}"
+            );
+        }
+        let mut missing = RegistryConfig::new(url::Url::parse("https://h").expect("URL"));
+        missing.client_cert_path = Some("/nonexistent/client.pem".into());
+        let error = MlflowClient::new(missing).expect_err("no such file");
+        assert!(
+            error.to_string().contains("/nonexistent/client.pem"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! - TLS through a local TLS-terminating proxy with a throw-away CA: trusted with
 //!   `MLFLOW_TRACKING_SERVER_CERT_PATH`, refused without it (exit 1, a clear error), accepted
 //!   with `MLFLOW_TRACKING_INSECURE_TLS=true`;
+//! - mutual TLS: a server that requires a client certificate accepts the identity named by
+//!   `MLFLOW_TRACKING_CLIENT_CERT_PATH` and refuses none or an untrusted one (exit 1,
+//!   nothing applied); a file without its key is a configuration error before any request;
 //! - no password, token or `Authorization` value appears in any output at the most verbose
 //!   levels (`-vvv`, `RUST_LOG=trace`, JSON logs), for plan, reconcile, versions and a run
 //!   whose credentials are refused;
@@ -400,11 +403,7 @@ async fn tls_is_verified_against_the_given_ca_refused_without_it_and_skippable_o
         "untrusted certificate:\n{}",
         run.output()
     );
-    let error = run
-        .stderr
-        .lines()
-        .find(|line| line.starts_with("error:"))
-        .unwrap_or_default();
+    let error = error_line(&run);
     assert!(
         error.contains("nothing was applied") && error.contains("invalid peer certificate"),
         "no clear TLS error:\n{}",
@@ -448,6 +447,113 @@ async fn tls_is_verified_against_the_given_ca_refused_without_it_and_skippable_o
         "{}",
         run.output()
     );
+}
+
+/// The first `error:` line of a run.
+fn error_line(run: &Run) -> &str {
+    run.stderr
+        .lines()
+        .find(|line| line.starts_with("error:"))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_certificate_is_presented_when_the_server_requires_one() {
+    let server = support::server();
+    let client = server.client();
+    let name = support::unique("secure-mtls");
+    support::seed_model(&client, &name, 1).await;
+    let workspace = manifests(&name);
+    let dir = workspace.path();
+    let tls = TlsProxy::start_requiring_client_certificates(&server.uri).await;
+    let ca = tls.ca_pem.to_string_lossy().into_owned();
+    let path = |pem: &Option<std::path::PathBuf>| {
+        pem.as_ref()
+            .expect("client identities")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (identity, stranger) = (path(&tls.client_pem), path(&tls.stranger_pem));
+    let stage = || async {
+        let model = client.model(&name).await.expect("read").expect("exists");
+        model.versions[&1].stage
+    };
+
+    // No certificate, or one from a CA the server does not trust: refused, nothing applied.
+    for (case, env) in [
+        ("no client certificate", vec![]),
+        (
+            "an untrusted client certificate",
+            vec![("MLFLOW_TRACKING_CLIENT_CERT_PATH", stranger.as_str())],
+        ),
+    ] {
+        let mut env = env;
+        env.push(("MLFLOW_TRACKING_SERVER_CERT_PATH", ca.as_str()));
+        let run = mlreg(&tls.uri, &env, &[], &["reconcile", "--dir", "state"], dir).await;
+        run.assert_no_panic();
+        assert_eq!(run.code, Some(1), "{case}:\n{}", run.output());
+        assert!(
+            error_line(&run).contains("nothing was applied"),
+            "{case}: no clear error:\n{}",
+            run.output()
+        );
+        assert_eq!(stage().await, Stage::None, "{case}");
+    }
+
+    // A file with the certificate but not its key: a configuration error naming the
+    // variable, before any request.
+    let identity_text = std::fs::read_to_string(&identity).expect("client.pem");
+    let key_at = identity_text
+        .find("-----BEGIN PRIVATE KEY-----")
+        .expect("the key follows the certificate");
+    let certificate_only = dir.join("certificate-only.pem");
+    std::fs::write(&certificate_only, &identity_text[..key_at]).expect("write");
+    let handshakes = tls.handshakes();
+    let run = mlreg(
+        &tls.uri,
+        &[
+            ("MLFLOW_TRACKING_SERVER_CERT_PATH", &ca),
+            (
+                "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+                &certificate_only.to_string_lossy(),
+            ),
+        ],
+        &[],
+        &["reconcile", "--dir", "state"],
+        dir,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{}", run.output());
+    let error = error_line(&run);
+    assert!(
+        error.contains("MLFLOW_TRACKING_CLIENT_CERT_PATH") && error.contains("private key"),
+        "{}",
+        run.output()
+    );
+    assert_eq!(tls.handshakes(), handshakes, "no connection was made");
+
+    // The trusted identity: applied. Its key never shows, even at trace level.
+    let key_line = identity_text[key_at..]
+        .lines()
+        .nth(1)
+        .expect("a line of key material")
+        .to_owned();
+    let run = mlreg(
+        &tls.uri,
+        &[
+            ("MLFLOW_TRACKING_SERVER_CERT_PATH", &ca),
+            ("MLFLOW_TRACKING_CLIENT_CERT_PATH", &identity),
+            ("RUST_LOG", "trace"),
+        ],
+        &[],
+        &["reconcile", "--dir", "state"],
+        dir,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "trusted identity:\n{}", run.output());
+    assert_eq!(stage().await, Stage::Production);
+    assert!(tls.handshakes() > handshakes);
+    assert_no_secret(&run, &[&key_line], "mutual TLS");
 }
 
 #[tokio::test(flavor = "multi_thread")]
