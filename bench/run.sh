@@ -9,7 +9,7 @@
 #   bench/run.sh --models N --versions M
 #   bench/run.sh --quick               20 x 10, a smoke run (2-3 minutes); does not touch docs/
 # Options passed on to bench/bench.py: --workers W (MLflow server workers, default 4),
-# --reps R, --edits E, --growth 2000,5000,..., --raw-limit N, --out FILE.
+# --reps R, --edits E, --growth 2000,5000,..., --raw-limit N, --raw-scan-limit N, --out FILE.
 # Every figure also goes to target/bench/results-<time>.json.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +24,7 @@ while [[ $# -gt 0 ]]; do
     --quick)
       quick=1
       args+=(--models 20 --versions 10 --reps 3 --edits 3 --growth 200,1000,2000
-             --baseline-tag-models 2 --raw-limit 300 --raw-single-limit 50)
+             --baseline-tag-models 2 --raw-limit 300 --raw-scan-limit 300 --raw-single-limit 50)
       out="" ;;
     --preset)
       case "${2:-}" in
