@@ -514,7 +514,7 @@ def main() -> int:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--versions", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4, help="MLflow server workers (MLflow's default: 4)")
-    parser.add_argument("--reps", type=int, default=15, help="repetitions of the floor and of mlreg plan")
+    parser.add_argument("--reps", type=int, default=31, help="repetitions of the floor and of mlreg plan")
     parser.add_argument("--edits", type=int, default=10, help="manifest edits timed under mlreg watch")
     parser.add_argument("--growth", default="2000,5000,10000,20000", help="registry sizes (versions) for the plan curve")
     parser.add_argument("--baseline-apply-models", type=int, help="apply only this many models with the script (extrapolated)")
@@ -1013,6 +1013,7 @@ def document(table: str, r: dict, args) -> str:
         analysis_begin=ANALYSIS_BEGIN,
         analysis=analysis,
         analysis_end=ANALYSIS_END,
+        reps=r["args"]["reps"],
     )
 
 
@@ -1069,8 +1070,11 @@ starts from the same registry.
   MLflow allows (1000, 200 000) so each is one request, each on a new connection; wall time.
 - **`mlreg plan`**: the release binary, `plan --output json`, timed from process start to exit
   (so manifest loading, planning and JSON rendering are included); requests from the JSON
-  `stats`; peak RSS and CPU from `/usr/bin/time`. After one warm-up run, 15 runs interleaved
-  with 15 floor measurements (floor, plan, floor, plan, ...); medians.
+  `stats`; peak RSS and CPU from `/usr/bin/time`. After one warm-up run, {reps} runs
+  interleaved with {reps} floor measurements and {reps} of the two searches sent at the same
+  time (floor, plan, both at once, floor, ...); medians, and the fastest of each. The
+  server's answers are bimodal (a full garbage collection in a worker adds about 180 ms;
+  see "Reading the results"), so a median of few samples can land in either mode.
 - **Python script** (bench/baseline.py): `MlflowClient`, per manifest `get_registered_model` +
   `search_model_versions(f"name='{{name}}'")`, the same rules and order as mlreg (checked: its
   plan equals mlreg's, change for change), then `transition_model_version_stage(...,
