@@ -44,8 +44,8 @@ pub type RequestObserver = Arc<dyn Fn(&'static str, Duration, Option<u16>) + Sen
 /// How many times a whole read is attempted when the registry changes under it.
 const READ_ATTEMPTS: u32 = 3;
 
-/// How many models a snapshot reads on their own at once (see `read_snapshot`).
-const ORPHAN_READS_IN_FLIGHT: usize = 8;
+/// How many models a snapshot reads again on their own at once (see `read_snapshot`).
+const REREADS_IN_FLIGHT: usize = 8;
 
 /// The endpoints used, as paths after `/api/2.0/mlflow/`.
 mod endpoint {
@@ -492,55 +492,59 @@ impl MlflowClient {
             .await
     }
 
-    /// One read of the whole registry; the inner `Err` says why it is inconsistent.
+    /// One read of the whole registry; the inner `Err` says why it must be read again.
     ///
     /// The two searches are sent at the same time: the server answers them in parallel, so
-    /// the read costs about the slower of the two. Their order does not matter to
-    /// [`assemble`], which checks each side's references against the other. Versions of a
-    /// model the model search did not return (one created during the read, or skipped
-    /// because a deletion shifted the offset pages) are settled by reading that model on its
-    /// own: it is added when it exists and left out when it was deleted, so a model is never
-    /// dropped from the picture because of a concurrent write.
+    /// the read costs about the slower of the two. [`assemble`] checks each side's
+    /// references against the other's. A model whose two sides disagree (a version created,
+    /// deleted or re-aliased while the searches ran, which with concurrent searches may be
+    /// seen by either side first) or whose versions came without it (a model created, or
+    /// skipped because a deletion shifted the offset pages) is read again on its own, in
+    /// the order that makes creations harmless (see [`MlflowClient::read_model`]). It is
+    /// kept when it exists and left out when it was deleted. Only a whole-registry problem
+    /// (a row read twice: the pages shifted) sends the whole read round again.
     async fn read_snapshot(&self) -> Result<Result<Snapshot, String>> {
         let (models, versions) =
             tokio::try_join!(self.search_models(), self.search_versions(None))?;
-        let (mut snapshot, orphans) = match assemble(models, versions)? {
+        let (mut snapshot, reread) = match assemble(models, versions)? {
             Ok(assembled) => assembled,
             Err(reason) => return Ok(Err(reason)),
         };
-        if !orphans.is_empty() {
+        if !reread.is_empty() {
             tracing::info!(
-                models = orphans.len(),
-                "versions of models the model search did not return; reading those models"
+                models = reread.len(),
+                "models changed while the registry was read; reading them again one by one"
             );
         }
-        let mut reads = futures_util::stream::iter(orphans)
-            .map(|name| async move { self.model(&name).await })
-            .buffer_unordered(ORPHAN_READS_IN_FLIGHT);
-        while let Some(model) = reads.next().await {
-            if let Some(model) = model? {
-                snapshot.models.insert(model.name.clone(), model);
+        let mut reads = futures_util::stream::iter(reread)
+            .map(|name| async move { (self.model(&name).await, name) })
+            .buffer_unordered(REREADS_IN_FLIGHT);
+        while let Some((model, name)) = reads.next().await {
+            match model? {
+                Some(model) => {
+                    snapshot.models.insert(name, model);
+                }
+                None => {
+                    snapshot.models.remove(&name);
+                }
             }
         }
         Ok(Ok(snapshot))
     }
 
-    /// One read of one model; the inner `Err` says why it is inconsistent. The model and its
-    /// versions are read at the same time (see [`MlflowClient::read_snapshot`]).
+    /// One read of one model; the inner `Err` says why it is inconsistent.
+    ///
+    /// The model first, then its versions, never at the same time: a version created or
+    /// aliased between the two requests then shows up only in the version read, which is
+    /// consistent (a model whose latest versions or aliases name a version the version read
+    /// lacks is not). A registry where CI registers versions all the time would otherwise
+    /// keep this read from ever agreeing with itself.
     async fn read_model(&self, name: &str) -> Result<Option<Result<ObservedModel, String>>> {
         let call = Call::get(endpoint::GET_MODEL, vec![("name", name.to_owned())]);
-        let get = async {
-            match self.call::<RegisteredModelResponse>(&call).await {
-                Ok(answer) => Ok(Some(answer)),
-                Err(error) if is_missing(&error) => Ok(None),
-                Err(error) => Err(error),
-            }
-        };
-        // The first error ends the other request too.
-        let (answer, versions) =
-            tokio::try_join!(get, self.search_versions(Some(name_filter(name))))?;
-        let Some(answer) = answer else {
-            return Ok(None);
+        let answer: RegisteredModelResponse = match self.call(&call).await {
+            Ok(answer) => answer,
+            Err(error) if is_missing(&error) => return Ok(None),
+            Err(error) => return Err(error),
         };
         let Some(model) = answer.registered_model else {
             return Err(Error::Decode {
@@ -548,27 +552,29 @@ impl MlflowClient {
                 detail: "the answer holds no registered_model".into(),
             });
         };
-        let versions = versions
+        let versions = self
+            .search_versions(Some(name_filter(name)))
+            .await?
             .into_iter()
             // The filter may match more than `name` (see `name_filter`).
             .filter(|version| version.name == name)
             .collect();
-        let (snapshot, orphans) = match assemble(vec![model], versions)? {
+        let (mut snapshot, reread) = match assemble(vec![model], versions)? {
             Ok(assembled) => assembled,
             Err(reason) => return Ok(Some(Err(reason))),
         };
-        if let Some(other) = orphans.first() {
-            return Ok(Some(Err(format!(
-                "versions of `{other}` were read, but not the model"
-            ))));
-        }
-        match snapshot.models.into_values().next() {
-            Some(model) if model.name == name => Ok(Some(Ok(model))),
-            _ => Err(Error::Decode {
+        let Some(model) = snapshot.models.remove(name) else {
+            return Err(Error::Decode {
                 endpoint: endpoint::GET_MODEL,
                 detail: format!("asked for `{name}`, got another model"),
-            }),
+            });
+        };
+        if !reread.is_empty() {
+            return Ok(Some(Err(format!(
+                "`{name}` changed between reading the model and its versions"
+            ))));
         }
+        Ok(Some(Ok(model)))
     }
 }
 
@@ -595,12 +601,13 @@ impl Page for SearchVersionsResponse {
 
 /// Puts the models and versions of two separate reads together, and checks they agree.
 ///
-/// Returns the snapshot and the names of models whose versions were read without the model
-/// (created during the read, or skipped because a deletion shifted the model pages); their
-/// versions are not in the snapshot. Returns the inner `Err` (a reason) when the registry
-/// visibly changed between or during the reads: a model or version read twice (offset
-/// paging shifted under a concurrent write), or an alias or a latest version that the
-/// version read lacks (a version created or deleted in between).
+/// Returns the snapshot and the names of models to read again on their own: those whose
+/// aliases or latest versions name a version the version read lacks (a version created,
+/// deleted or moved between the reads), and those whose versions were read without the
+/// model (created during the read, or skipped because a deletion shifted the model pages).
+/// The versions of the latter are not in the snapshot. Returns the inner `Err` (a reason)
+/// when the whole read must be repeated: a model or version read twice (offset paging
+/// shifted under a concurrent write).
 fn assemble(
     models: Vec<RegisteredModel>,
     versions: Vec<ModelVersion>,
@@ -618,12 +625,12 @@ fn assemble(
         latest.insert(model.name.clone(), latest_versions);
         snapshot.models.insert(model.name.clone(), model);
     }
-    let mut orphans = BTreeSet::new();
+    let mut reread = BTreeSet::new();
     for version in versions {
         let name = version.name.clone();
         let version = decode_version(endpoint::SEARCH_VERSIONS, version)?;
         let Some(model) = snapshot.models.get_mut(&name) else {
-            orphans.insert(name);
+            reread.insert(name);
             continue;
         };
         let number = version.version;
@@ -632,24 +639,21 @@ fn assemble(
         }
     }
     for model in snapshot.models.values() {
-        for (alias, version) in &model.aliases {
-            if !model.versions.contains_key(version) {
-                return Ok(Err(format!(
-                    "alias `{alias}` of `{}` points to version {version}, which was not read",
-                    model.name
-                )));
-            }
-        }
-        for version in latest.get(&model.name).into_iter().flatten() {
-            if !model.versions.contains_key(version) {
-                return Ok(Err(format!(
-                    "version {version} of `{}` was listed with the model but not read",
-                    model.name
-                )));
-            }
+        let named = model
+            .aliases
+            .values()
+            .chain(latest.get(&model.name).into_iter().flatten());
+        let mut unread = named.filter(|version| !model.versions.contains_key(version));
+        if let Some(version) = unread.next() {
+            tracing::debug!(
+                model = %model.name,
+                version,
+                "an alias or latest version names a version the version read lacks"
+            );
+            reread.insert(model.name.clone());
         }
     }
-    Ok(Ok((snapshot, orphans)))
+    Ok(Ok((snapshot, reread)))
 }
 
 /// The client certificate and key of `MLFLOW_TRACKING_CLIENT_CERT_PATH`: one PEM file
@@ -1021,15 +1025,15 @@ mod tests {
     }
 
     #[test]
-    fn detects_a_registry_that_changed_during_the_read() {
-        let inconsistent = |models, versions| {
+    fn rows_read_twice_repeat_the_read_and_disagreeing_models_are_read_again() {
+        let repeat = |models, versions| {
             assemble(models, versions)
                 .expect("decodes")
-                .expect_err("inconsistent")
+                .expect_err("read again")
         };
-        let reason = inconsistent(vec![model("a", &[], &[]), model("a", &[], &[])], vec![]);
+        let reason = repeat(vec![model("a", &[], &[]), model("a", &[], &[])], vec![]);
         assert!(reason.contains("read twice"), "{reason}");
-        let reason = inconsistent(
+        let reason = repeat(
             vec![model("a", &[], &[])],
             vec![version("a", "1", "None"), version("a", "1", "None")],
         );
@@ -1037,24 +1041,35 @@ mod tests {
             reason.contains("version 1 of `a` was read twice"),
             "{reason}"
         );
-        let reason = inconsistent(vec![model("a", &[("x", "3")], &[])], vec![]);
-        assert!(reason.contains("alias `x`"), "{reason}");
-        let reason = inconsistent(vec![model("a", &[], &["4"])], vec![]);
-        assert!(reason.contains("version 4"), "{reason}");
-        // Versions of a model the model read lacks are set aside, by model, for a read of
-        // their own; the rest of the snapshot stands.
-        let (snapshot, orphans) = assemble(
-            vec![model("a", &[], &["1"])],
+
+        // Per model: an alias or latest version the version read lacks, and versions of a
+        // model the model read lacks, are set aside for a read of their own; the rest of
+        // the snapshot stands.
+        let (snapshot, reread) = assemble(
             vec![
-                version("a", "1", "None"),
+                model("alias", &[("x", "3")], &[]),
+                model("latest", &[], &["4"]),
+                model("fine", &[("y", "1")], &["1"]),
+            ],
+            vec![
+                version("alias", "1", "None"),
+                version("fine", "1", "None"),
+                version("latest", "1", "None"),
                 version("new", "1", "None"),
                 version("new", "2", "None"),
             ],
         )
         .expect("decodes")
-        .expect("consistent");
-        assert_eq!(snapshot.models.keys().collect::<Vec<_>>(), ["a"]);
-        assert_eq!(orphans.into_iter().collect::<Vec<_>>(), ["new"]);
+        .expect("no row read twice");
+        assert_eq!(
+            reread.into_iter().collect::<Vec<_>>(),
+            ["alias", "latest", "new"]
+        );
+        assert_eq!(
+            snapshot.models.keys().collect::<Vec<_>>(),
+            ["alias", "fine", "latest"]
+        );
+        assert_eq!(snapshot.models["fine"].aliases["y"], 1);
     }
 
     #[test]
