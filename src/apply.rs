@@ -311,7 +311,7 @@ async fn apply_model<R: Registry>(
         let outcome = execute(
             registry,
             &planned.model,
-            desired_model.origin.file.display().to_string(),
+            desired_model.file().display().to_string(),
             change,
             options,
         )
@@ -415,43 +415,20 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::diagnostic::Origin;
-    use crate::manifest::{DesiredModel, Retention, VersionRef};
+    use crate::manifest::{DesiredModel, Retention, fixture};
     use crate::plan::{Selection, plan as compute_plan};
     use crate::registry::fake::FakeRegistry;
     use Stage::{Archived, None as NoStage, Production, Staging};
 
     fn desired(models: Vec<DesiredModel>) -> DesiredState {
-        DesiredState {
-            models: models.into_iter().map(|m| (m.name.clone(), m)).collect(),
-            ..DesiredState::default()
-        }
+        fixture::desired(models)
     }
 
     fn model(name: &str, production: &[u64], staging: &[u64]) -> DesiredModel {
-        let refs = |versions: &[u64]| {
-            versions
-                .iter()
-                .map(|v| VersionRef {
-                    version: *v,
-                    origin: Origin::new("m.yaml", 1, 1),
-                })
-                .collect::<Vec<_>>()
-        };
-        DesiredModel {
-            name: name.into(),
-            origin: Origin::new(format!("{name}.yaml"), 4, 9),
-            description: None,
-            tags: BTreeMap::new(),
-            stages: Some(BTreeMap::from([
-                (Production, refs(production)),
-                (Staging, refs(staging)),
-            ])),
-            aliases: None,
-            versions: BTreeMap::new(),
-            retention: None,
-            serving: None,
-        }
+        fixture::model(name)
+            .stage(Production, production)
+            .stage(Staging, staging)
+            .build()
     }
 
     fn options() -> ApplyOptions {
@@ -477,7 +454,7 @@ mod tests {
         let registry = FakeRegistry::default();
         registry.add_model("m", &[(1, Production), (2, Staging), (3, NoStage)]);
         let mut m = model("m", &[2], &[3]);
-        m.retention = Some(Retention { keep_latest: 0 });
+        m.spec.retention = Some(Retention { keep_latest: 0 });
         let desired = desired(vec![m]);
         let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
         let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
@@ -587,8 +564,8 @@ mod tests {
     async fn creates_a_missing_model() {
         let registry = FakeRegistry::default();
         let mut m = model("new", &[], &[]);
-        m.description = Some("fresh".into());
-        m.tags = BTreeMap::from([("team".to_string(), "ml".to_string())]);
+        m.spec.description = Some("fresh".into());
+        m.spec.tags = BTreeMap::from([("team".to_string(), "ml".to_string())]);
         let desired = desired(vec![m]);
         let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
         let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
-use crate::manifest::{DesiredModel, DesiredState};
+use crate::manifest::{DesiredModel, DesiredState, ModelSpec};
 use crate::registry::{ObservedModel, Snapshot};
 use crate::stage::Stage;
 
@@ -335,16 +335,16 @@ pub fn plan_model(
     match observed {
         None => changes.push(Change {
             action: Action::CreateModel {
-                description: desired.description.clone(),
-                tags: desired.tags.clone(),
+                description: desired.spec.description.clone(),
+                tags: desired.spec.tags.clone(),
             },
             reason: Reason::CreateModel,
         }),
-        Some(observed) => plan_existing(desired, observed, &mut changes),
+        Some(observed) => plan_existing(&desired.spec, observed, &mut changes),
     }
     Ok(ModelPlan {
         model: desired.name.clone(),
-        manifest: desired.origin.file.clone(),
+        manifest: desired.file().to_path_buf(),
         changes,
         basis: observed.cloned(),
     })
@@ -394,16 +394,17 @@ fn check_references(
         }
     }
     if let Some(observed) = observed {
-        for (version, spec) in &desired.versions {
+        for (version, spec) in &desired.spec.versions {
             let Some(found) = observed.versions.get(version) else {
                 continue; // reported above
             };
+            let origin = desired.origins.version(*version);
             if let Some(run_id) = &spec.run_id
                 && &found.run_id != run_id
             {
                 problems.push(
                     Diagnostic::at(
-                        spec.origin.clone(),
+                        origin.clone(),
                         format!(
                             "version {version} of model `{name}` comes from run `{}`, not `{run_id}`",
                             display_or_none(&found.run_id)
@@ -420,7 +421,7 @@ fn check_references(
             {
                 problems.push(
                     Diagnostic::at(
-                        spec.origin.clone(),
+                        origin.clone(),
                         format!(
                             "version {version} of model `{name}` has source `{}`, not `{source}`",
                             display_or_none(&found.source)
@@ -444,7 +445,7 @@ fn display_or_none(value: &str) -> &str {
     if value.is_empty() { "(none)" } else { value }
 }
 
-fn plan_existing(desired: &DesiredModel, observed: &ObservedModel, changes: &mut Vec<Change>) {
+fn plan_existing(desired: &ModelSpec, observed: &ObservedModel, changes: &mut Vec<Change>) {
     // 2. Description and tags.
     if let Some(description) = &desired.description
         && description != &observed.description
@@ -494,12 +495,12 @@ fn plan_existing(desired: &DesiredModel, observed: &ObservedModel, changes: &mut
     if desired.stages.is_some() {
         for stage in Stage::DECLARABLE {
             for declared in desired.versions_in(stage) {
-                if let Some(found) = observed.versions.get(&declared.version)
+                if let Some(found) = observed.versions.get(declared)
                     && found.stage != stage
                 {
                     changes.push(Change {
                         action: Action::Transition {
-                            version: declared.version,
+                            version: *declared,
                             from: found.stage,
                             to: stage,
                         },
@@ -514,12 +515,12 @@ fn plan_existing(desired: &DesiredModel, observed: &ObservedModel, changes: &mut
     if let Some(aliases) = &desired.aliases {
         for (alias, target) in aliases {
             let current = observed.aliases.get(alias).copied();
-            if current != Some(target.version) {
+            if current != Some(*target) {
                 changes.push(Change {
                     action: Action::SetAlias {
                         alias: alias.clone(),
                         from: current,
-                        to: target.version,
+                        to: *target,
                     },
                     reason: Reason::AliasMoved,
                 });
@@ -561,10 +562,10 @@ fn plan_existing(desired: &DesiredModel, observed: &ObservedModel, changes: &mut
         let referenced: BTreeSet<u64> = {
             let mut referenced = BTreeSet::new();
             if let Some(stages) = &desired.stages {
-                referenced.extend(stages.values().flatten().map(|r| r.version));
+                referenced.extend(stages.all_versions());
             }
             match &desired.aliases {
-                Some(aliases) => referenced.extend(aliases.values().map(|r| r.version)),
+                Some(aliases) => referenced.extend(aliases.values().copied()),
                 None => referenced.extend(observed.aliases.values().copied()),
             }
             referenced
@@ -594,41 +595,20 @@ fn plan_existing(desired: &DesiredModel, observed: &ObservedModel, changes: &mut
 mod tests {
     use super::*;
     use crate::diagnostic::Origin;
-    use crate::manifest::{Retention, VersionRef, VersionSpec};
-
-    fn origin() -> Origin {
-        Origin::new("m.yaml", 1, 1)
-    }
-
-    fn vref(version: u64) -> VersionRef {
-        VersionRef {
-            version,
-            origin: Origin::new("m.yaml", 10, u32::try_from(version).unwrap_or(0)),
-        }
-    }
+    use crate::manifest::{VersionSpec, fixture};
 
     fn desired(name: &str) -> DesiredModel {
-        DesiredModel {
-            name: name.into(),
-            origin: origin(),
-            description: None,
-            tags: BTreeMap::new(),
-            stages: None,
-            aliases: None,
-            versions: BTreeMap::new(),
-            retention: None,
-            serving: None,
-        }
+        fixture::model(name).build()
     }
 
-    fn with_stages(mut model: DesiredModel, stages: &[(Stage, &[u64])]) -> DesiredModel {
-        model.stages = Some(
-            stages
-                .iter()
-                .map(|(stage, versions)| (*stage, versions.iter().map(|v| vref(*v)).collect()))
-                .collect(),
-        );
-        model
+    fn with_stages(model: DesiredModel, stages: &[(Stage, &[u64])]) -> DesiredModel {
+        let mut builder = fixture::model(&model.name).stages();
+        for (stage, versions) in stages {
+            builder = builder.stage(*stage, versions);
+        }
+        let mut built = builder.build();
+        built.origins = model.origins;
+        built
     }
 
     fn observed(name: &str, versions: &[(u64, Stage)]) -> ObservedModel {
@@ -709,8 +689,10 @@ mod tests {
 
     #[test]
     fn retention_keeps_the_newest_unassigned_versions() {
-        let mut model = with_stages(desired("m"), &[(Production, &[2])]);
-        model.retention = Some(Retention { keep_latest: 2 });
+        let mut model = fixture::model("m")
+            .stage(Production, &[2])
+            .keep_latest(2)
+            .build();
         let mut observed = observed(
             "m",
             &[
@@ -731,7 +713,11 @@ mod tests {
         );
 
         // With declared aliases, the registry's aliases no longer protect a version.
-        model.aliases = Some(BTreeMap::new());
+        model = fixture::model("m")
+            .stage(Production, &[2])
+            .keep_latest(2)
+            .aliases()
+            .build();
         let plan = plan_model(&model, Some(&observed)).expect("valid");
         assert_eq!(
             transitions(&plan),
@@ -744,8 +730,7 @@ mod tests {
 
     #[test]
     fn versions_not_ready_are_never_touched() {
-        let mut model = desired("m");
-        model.retention = Some(Retention { keep_latest: 0 });
+        let model = fixture::model("m").keep_latest(0).build();
         let mut observed = observed("m", &[(1, NoStage), (2, NoStage)]);
         if let Some(version) = observed.versions.get_mut(&2) {
             version.status = "PENDING_REGISTRATION".into();
@@ -758,11 +743,10 @@ mod tests {
 
     #[test]
     fn aliases_move_and_undeclared_ones_are_removed() {
-        let mut model = desired("m");
-        model.aliases = Some(BTreeMap::from([
-            ("champion".to_string(), vref(2)),
-            ("challenger".to_string(), vref(3)),
-        ]));
+        let model = fixture::model("m")
+            .alias("champion", 2)
+            .alias("challenger", 3)
+            .build();
         let mut observed = observed("m", &[(1, NoStage), (2, NoStage), (3, NoStage)]);
         observed.aliases = BTreeMap::from([
             ("champion".to_string(), 1),
@@ -794,9 +778,10 @@ mod tests {
 
     #[test]
     fn description_and_declared_tags_are_enforced_others_left_alone() {
-        let mut model = desired("m");
-        model.description = Some("new".into());
-        model.tags = BTreeMap::from([("team".to_string(), "ml".to_string())]);
+        let model = fixture::model("m")
+            .description("new")
+            .tag("team", "ml")
+            .build();
         let mut observed = observed("m", &[]);
         observed.description = "old".into();
         observed.tags = BTreeMap::from([
@@ -828,8 +813,7 @@ mod tests {
 
     #[test]
     fn a_missing_model_without_versions_is_created() {
-        let mut model = desired("m");
-        model.description = Some("d".into());
+        let model = fixture::model("m").description("d").build();
         let plan = plan_model(&model, None).expect("valid");
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].reason, Reason::CreateModel);
@@ -837,20 +821,18 @@ mod tests {
 
     #[test]
     fn missing_versions_and_failed_assertions_refuse_the_whole_plan() {
-        let mut first = with_stages(desired("a"), &[(Production, &[9])]);
-        first.origin = Origin::new("a.yaml", 4, 9);
-        let mut second = desired("b");
-        second.versions.insert(
-            1,
-            VersionSpec {
-                origin: Origin::new("b.yaml", 12, 5),
-                run_id: Some("abc".into()),
-                source: None,
-                tags: BTreeMap::new(),
-            },
-        );
-        let mut third = with_stages(desired("c"), &[(Production, &[1])]);
-        third.origin = Origin::new("c.yaml", 4, 9);
+        let first = with_stages(desired("a"), &[(Production, &[9])]);
+        let second = fixture::model("b")
+            .version(
+                1,
+                VersionSpec {
+                    run_id: Some("abc".into()),
+                    ..VersionSpec::default()
+                },
+                Origin::new("b.yaml", 12, 5),
+            )
+            .build();
+        let third = with_stages(desired("c"), &[(Production, &[1])]);
         let desired_state = DesiredState {
             models: BTreeMap::from([
                 ("a".to_string(), first),
@@ -917,9 +899,12 @@ mod tests {
     #[test]
     fn applying_the_plan_yields_an_empty_plan() {
         // Simulate applying the changes onto the observed model, then plan again.
-        let mut model = with_stages(desired("m"), &[(Production, &[3]), (Staging, &[4])]);
-        model.aliases = Some(BTreeMap::from([("champion".to_string(), vref(3))]));
-        model.retention = Some(Retention { keep_latest: 1 });
+        let model = fixture::model("m")
+            .stage(Production, &[3])
+            .stage(Staging, &[4])
+            .alias("champion", 3)
+            .keep_latest(1)
+            .build();
         let mut state = observed(
             "m",
             &[

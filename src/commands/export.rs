@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use crate::cli::ExportArgs;
 use crate::exit::ExitStatus;
-use crate::manifest::edit;
+use crate::manifest;
 use crate::manifest::export::{self, manifest_text};
 use crate::registry::{ObservedModel, Registry};
 
@@ -51,10 +51,14 @@ pub async fn run(context: &Context, args: &ExportArgs) -> anyhow::Result<ExitSta
         let Some((file_name, renamed)) = names.get(name) else {
             anyhow::bail!("no file name was chosen for model `{name}`");
         };
-        let text = manifest_text(model);
-        export::check(file_name, &text, model).with_context(|| {
-            format!("the manifest exported for `{name}` would not be valid; nothing was written")
-        })?;
+        let spec = export::exported_spec(model);
+        let text = manifest_text(name, &spec)
+            .and_then(|text| export::check(file_name, &text, name, &spec).map(|()| text))
+            .with_context(|| {
+                format!(
+                    "the manifest exported for `{name}` would not be valid; nothing was written"
+                )
+            })?;
         files.push((name, args.out.join(file_name), *renamed, text));
     }
 
@@ -76,7 +80,7 @@ pub async fn run(context: &Context, args: &ExportArgs) -> anyhow::Result<ExitSta
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut stdout = io::stdout().lock();
     for (name, path, renamed, text) in &files {
-        edit::write_file_atomically(path, text)
+        manifest::write_file_atomically(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if *renamed {
             eprintln!(

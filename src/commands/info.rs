@@ -47,7 +47,7 @@ fn management(dir: &std::path::Path, model: &str) -> (Management, Option<Desired
         Ok(desired) => match desired.models.get(model) {
             Some(declared) => (
                 Management::Managed {
-                    file: declared.origin.file.clone(),
+                    file: declared.file().to_path_buf(),
                 },
                 Some(declared.clone()),
             ),

@@ -89,12 +89,15 @@ pub(super) fn finish(
         .copied()
         .filter(|version| !after.contains(version))
         .collect();
-    if let Some(aliases) = desired.models.get(model).and_then(|m| m.aliases.as_ref()) {
+    if let Some(aliases) = desired
+        .models
+        .get(model)
+        .and_then(|m| m.spec.aliases.as_ref())
+    {
         for (alias, target) in aliases {
-            if left.contains(&target.version) {
+            if left.contains(target) {
                 eprintln!(
-                    "note: alias `{alias}` still points at version {}, which no stage declares any more (reconcile archives it); edit `aliases` if the alias should move too.",
-                    target.version
+                    "note: alias `{alias}` still points at version {target}, which no stage declares any more (reconcile archives it); edit `aliases` if the alias should move too."
                 );
             }
         }

@@ -155,7 +155,7 @@ fn resolve(
         &[Stage::Staging]
     };
     let mut notes = Vec::new();
-    let manifest_file = declared.map(|d| d.origin.file.display().to_string());
+    let manifest_file = declared.map(|d| d.file().display().to_string());
     match registry {
         Lookup::Unavailable(why) => notes.push(format!(
             "warning: the registry cannot be asked ({why}); answering from {}",
@@ -179,7 +179,7 @@ fn resolve(
                 .map(|version| (version.version, Some(version.source.clone()), "registry")),
             Lookup::Answered(None) => None,
             Lookup::Unavailable(_) => declared
-                .and_then(|d| d.versions_in(stage).iter().map(|r| r.version).max())
+                .and_then(|d| d.spec.versions_in(stage).last().copied())
                 .map(|version| (version, None, "manifest")),
         };
         if let Some((version, source, answered_by)) = found {
@@ -215,8 +215,8 @@ fn resolve(
         .collect::<Vec<_>>()
         .join(" and ");
     let local = declared
-        .and_then(|d| d.serving.as_ref())
-        .and_then(|serving| serving.local_fallback.clone());
+        .and_then(|d| d.spec.local_fallback())
+        .map(str::to_owned);
     match local {
         Some(path) => {
             notes.push(format!(
@@ -254,8 +254,7 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Origin;
-    use crate::manifest::{Serving, VersionRef};
+    use crate::manifest::fixture;
     use crate::registry::ObservedVersion;
 
     fn observed(stages: &[(u64, Stage)]) -> ObservedModel {
@@ -285,26 +284,14 @@ mod tests {
     }
 
     fn declared(stages: &[(Stage, u64)], local: Option<&str>) -> DesiredModel {
-        let mut map = std::collections::BTreeMap::new();
+        let mut builder = fixture::model("m").stages();
         for (stage, version) in stages {
-            map.entry(*stage).or_insert_with(Vec::new).push(VersionRef {
-                version: *version,
-                origin: Origin::file("m.yaml"),
-            });
+            builder = builder.stage(*stage, &[*version]);
         }
-        DesiredModel {
-            name: "m".into(),
-            origin: Origin::file("m.yaml"),
-            description: None,
-            tags: Default::default(),
-            stages: Some(map),
-            aliases: None,
-            versions: Default::default(),
-            retention: None,
-            serving: Some(Serving {
-                local_fallback: local.map(str::to_owned),
-            }),
+        if let Some(local) = local {
+            builder = builder.local_fallback(local);
         }
+        builder.build()
     }
 
     #[test]

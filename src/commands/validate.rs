@@ -14,11 +14,7 @@ use super::Context;
 pub fn run(context: &Context, args: &DirArgs) -> anyhow::Result<ExitStatus> {
     match manifest::load_dir(&args.dir) {
         Ok(desired) => {
-            let files: BTreeSet<_> = desired
-                .models
-                .values()
-                .map(|model| &model.origin.file)
-                .collect();
+            let files: BTreeSet<_> = desired.models.values().map(|model| model.file()).collect();
             let names: Vec<&str> = desired.models.keys().map(String::as_str).collect();
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", summary(&names, files.len()))?;

@@ -45,7 +45,7 @@ use tracing::Instrument as _;
 
 use crate::apply;
 use crate::exit::ExitStatus;
-use crate::manifest::{self, DesiredModel, DesiredState};
+use crate::manifest::{self, DesiredState, ModelSpec};
 use crate::registry::Registry;
 
 pub use metrics::Metrics;
@@ -196,7 +196,7 @@ pub async fn run<R: Registry>(
         shared,
         watcher,
         desired: None,
-        normalized: BTreeMap::new(),
+        specs: BTreeMap::new(),
         manifests_valid: false,
         last_errors: Vec::new(),
     };
@@ -256,8 +256,8 @@ struct Daemon<'r, R> {
     watcher: DirWatcher,
     /// The last valid desired state.
     desired: Option<DesiredState>,
-    /// Its models without file positions, to tell a real change from a cosmetic one.
-    normalized: BTreeMap<String, DesiredModel>,
+    /// Its models' specs (no file positions), to tell a real change from a cosmetic one.
+    specs: BTreeMap<String, ModelSpec>,
     /// Whether the manifests on disk are valid (when not, nothing is applied).
     manifests_valid: bool,
     /// The problems of the last invalid read, so the same ones are not logged every resync.
@@ -376,7 +376,7 @@ impl<R: Registry> Daemon<'_, R> {
                     }
                     tracing::error!(
                         problems = error.diagnostics.len(),
-                        kept_models = self.normalized.len(),
+                        kept_models = self.specs.len(),
                         "the manifests are invalid; keeping the last valid desired state and applying nothing until they are fixed"
                     );
                 } else {
@@ -393,8 +393,8 @@ impl<R: Registry> Daemon<'_, R> {
                 Reload::Invalid
             }
             Ok(desired) => {
-                let normalized = reconciler::normalize_all(&desired);
-                let changed = self.desired.is_none() || normalized != self.normalized;
+                let specs = desired.specs();
+                let changed = self.desired.is_none() || specs != self.specs;
                 let was_valid = self.manifests_valid;
                 self.reconciler.retain_managed(&desired);
                 metrics.set_manifests_valid(true);
@@ -418,7 +418,7 @@ impl<R: Registry> Daemon<'_, R> {
                                 .remove(&model.name)
                                 .unwrap_or_else(|| status::ModelStatus {
                                     name: model.name.clone(),
-                                    manifest: model.origin.file.clone(),
+                                    manifest: model.file().to_path_buf(),
                                     state: SyncState::Unknown,
                                     pending_changes: Vec::new(),
                                     will_apply: false,
@@ -435,7 +435,7 @@ impl<R: Registry> Daemon<'_, R> {
                     );
                 }
                 self.desired = Some(desired);
-                self.normalized = normalized;
+                self.specs = specs;
                 self.manifests_valid = true;
                 self.last_errors.clear();
                 if changed {

@@ -9,7 +9,10 @@
 //! whose declaration is the one last applied, and which nevertheless has changes pending,
 //! was changed by hand in the registry: that is drift, reported (log, `/status`,
 //! `mlreg_models_drifted`) and reverted only with `--self-heal`. Declarations are compared
-//! without their file positions, so a comment or a reordering is not a change.
+//! as [`ModelSpec`]s, which hold no file positions, so a comment, a reordering or a move to
+//! another file is not a change; any change of what the manifest means is (including
+//! `serving`, which only `mlreg resolve` reads: a new revision of a manifest is applied as
+//! a whole, as Argo CD syncs a new revision of an application).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::status::{ModelStatus, ReconcileRecord, ReconcileResult, Shared, SyncState, Trigger};
 use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, ModelStatus as Applied, Outcome};
-use crate::diagnostic::{Diagnostic, Origin};
-use crate::manifest::{DesiredModel, DesiredState, VersionRef};
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{DesiredModel, DesiredState, ModelSpec};
 use crate::plan::{self, ModelPlan, Plan, Selection};
 use crate::registry::Registry;
 
@@ -51,50 +54,9 @@ pub enum Verdict {
     Cancelled,
 }
 
-/// A model's declaration without file positions, so that editing a comment or moving a
-/// model to another file is not a change.
-pub fn normalize(model: &DesiredModel) -> DesiredModel {
-    let nowhere = || Origin::new("", 0, 0);
-    let blank = |refs: &VersionRef| VersionRef {
-        version: refs.version,
-        origin: nowhere(),
-    };
-    let mut normalized = model.clone();
-    normalized.origin = nowhere();
-    if let Some(stages) = &mut normalized.stages {
-        for refs in stages.values_mut() {
-            *refs = refs.iter().map(blank).collect();
-        }
-    }
-    if let Some(aliases) = &mut normalized.aliases {
-        for target in aliases.values_mut() {
-            *target = blank(target);
-        }
-    }
-    for spec in normalized.versions.values_mut() {
-        spec.origin = nowhere();
-    }
-    // The local fallback only matters to `mlreg resolve`, never to the registry.
-    normalized.serving = None;
-    normalized
-}
-
-/// Every model of `desired`, normalized.
-pub fn normalize_all(desired: &DesiredState) -> BTreeMap<String, DesiredModel> {
-    desired
-        .models
-        .iter()
-        .map(|(name, model)| (name.clone(), normalize(model)))
-        .collect()
-}
-
 /// Whether the daemon applies a model's pending changes on its own: with `--self-heal`
 /// always, otherwise only when its declaration is not the one last applied.
-pub fn applies(
-    declared: &DesiredModel,
-    last_applied: Option<&DesiredModel>,
-    self_heal: bool,
-) -> bool {
+pub fn applies(declared: &ModelSpec, last_applied: Option<&ModelSpec>, self_heal: bool) -> bool {
     self_heal || last_applied != Some(declared)
 }
 
@@ -103,8 +65,8 @@ pub struct Reconciler<'r, R> {
     registry: &'r R,
     settings: Settings,
     shared: Arc<Shared>,
-    /// Per model, the normalized declaration last applied successfully (or found in sync).
-    applied: BTreeMap<String, DesiredModel>,
+    /// Per model, the declaration last applied successfully (or found in sync).
+    applied: BTreeMap<String, ModelSpec>,
 }
 
 impl<R> std::fmt::Debug for Reconciler<'_, R> {
@@ -209,7 +171,11 @@ impl<'r, R: Registry> Reconciler<'r, R> {
         let mut to_apply = Plan::default();
         let mut drifted = Vec::new();
         for model_plan in &plan.models {
-            let Some(declared) = desired.models.get(&model_plan.model).map(normalize) else {
+            let Some(declared) = desired
+                .models
+                .get(&model_plan.model)
+                .map(|m| m.spec.clone())
+            else {
                 continue;
             };
             if model_plan.is_in_sync() {
@@ -339,7 +305,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             let converged = matches!(model_report.status, Applied::InSync | Applied::Converged);
             if converged && let Some(model) = desired.models.get(&model_report.model) {
                 self.applied
-                    .insert(model_report.model.clone(), normalize(model));
+                    .insert(model_report.model.clone(), model.spec.clone());
             }
             self.shared.update(|status| {
                 let Some(entry) = status
@@ -451,7 +417,7 @@ struct Run {
 fn unknown(model: &DesiredModel, error: Option<String>) -> ModelStatus {
     ModelStatus {
         name: model.name.clone(),
-        manifest: model.origin.file.clone(),
+        manifest: model.file().to_path_buf(),
         state: SyncState::Unknown,
         pending_changes: Vec::new(),
         will_apply: false,
@@ -463,20 +429,20 @@ fn unknown(model: &DesiredModel, error: Option<String>) -> ModelStatus {
 fn planned(
     model: &DesiredModel,
     model_plan: &ModelPlan,
-    applied: &BTreeMap<String, DesiredModel>,
+    applied: &BTreeMap<String, ModelSpec>,
     self_heal: bool,
 ) -> ModelStatus {
     let in_sync = model_plan.is_in_sync();
     ModelStatus {
         name: model.name.clone(),
-        manifest: model.origin.file.clone(),
+        manifest: model.file().to_path_buf(),
         state: if in_sync {
             SyncState::InSync
         } else {
             SyncState::Drifted
         },
         pending_changes: model_plan.changes.clone(),
-        will_apply: !in_sync && applies(&normalize(model), applied.get(&model.name), self_heal),
+        will_apply: !in_sync && applies(&model.spec, applied.get(&model.name), self_heal),
         last_error: None,
     }
 }
@@ -530,35 +496,27 @@ mod tests {
     use super::*;
     use crate::daemon::metrics::Metrics;
     use crate::daemon::status::Status;
+    use crate::diagnostic::Origin;
+    use crate::manifest::fixture;
     use crate::registry::fake::FakeRegistry;
     use crate::stage::Stage::{self, Archived, None as NoStage, Production, Staging};
 
     fn model(name: &str, line: u32, production: &[u64]) -> DesiredModel {
-        let refs = production
-            .iter()
-            .map(|version| VersionRef {
-                version: *version,
-                origin: Origin::new(format!("{name}.yaml"), line + 5, 17),
-            })
-            .collect();
-        DesiredModel {
-            name: name.into(),
-            origin: Origin::new(format!("{name}.yaml"), line, 9),
-            description: None,
-            tags: BTreeMap::new(),
-            stages: Some(BTreeMap::from([(Production, refs)])),
-            aliases: None,
-            versions: BTreeMap::new(),
-            retention: None,
-            serving: None,
+        let mut model = fixture::model(name)
+            .at(Origin::new(format!("{name}.yaml"), line, 9))
+            .stage(Production, production)
+            .build();
+        for version in production {
+            model.origins.stages.insert(
+                (Production, *version),
+                Origin::new(format!("{name}.yaml"), line + 5, 17),
+            );
         }
+        model
     }
 
     fn desired(models: Vec<DesiredModel>) -> DesiredState {
-        DesiredState {
-            models: models.into_iter().map(|m| (m.name.clone(), m)).collect(),
-            ..DesiredState::default()
-        }
+        fixture::desired(models)
     }
 
     fn settings(self_heal: bool) -> Settings {
@@ -596,15 +554,9 @@ mod tests {
 
     #[test]
     fn positions_do_not_make_a_change() {
-        assert_eq!(
-            normalize(&model("m", 1, &[2])),
-            normalize(&model("m", 40, &[2]))
-        );
-        assert_ne!(
-            normalize(&model("m", 1, &[2])),
-            normalize(&model("m", 1, &[3]))
-        );
-        let declared = normalize(&model("m", 1, &[2]));
+        assert_eq!(model("m", 1, &[2]).spec, model("m", 40, &[2]).spec);
+        assert_ne!(model("m", 1, &[2]).spec, model("m", 1, &[3]).spec);
+        let declared = model("m", 1, &[2]).spec;
         assert!(applies(&declared, None, false));
         assert!(!applies(&declared, Some(&declared), false));
         assert!(applies(&declared, Some(&declared), true));

@@ -1,5 +1,5 @@
 //! Semantic checks: one raw document (well-formed YAML of the right shape) becomes a
-//! [`DesiredModel`], or diagnostics saying what is wrong, where, and what to do.
+//! [`DesiredModel`] (its position-free spec and the origins of its parts), or diagnostics saying what is wrong, where, and what to do.
 //!
 //! Every check runs even after another failed, so one run reports every problem of a
 //! document. Checks that span documents (a model declared twice) use [`Seen`].
@@ -13,13 +13,12 @@ use super::raw::{
     AliasMap, MAX_TAG_KEY_LENGTH, RawManifest, RawSpec, Scalar, StageMap, StageValue, TagMap,
     VersionMap,
 };
-use super::{API_VERSION, DesiredModel, KIND, Retention, Serving, VersionRef, VersionSpec};
+use super::{
+    API_VERSION, DesiredModel, KIND, ModelSpec, Origins, RESERVED_TAG_PREFIX, Retention, Serving,
+    Stages, VersionSpec,
+};
 use crate::diagnostic::{Diagnostic, Origin};
 use crate::stage::Stage;
-
-/// The prefix of tag keys mlreg writes itself (`mlreg.transition`); manifests may not declare
-/// them, or mlreg and the manifest would fight over the value.
-const RESERVED_TAG_PREFIX: &str = "mlreg.";
 
 /// Models already declared in this run, by name, with where.
 pub(crate) type Seen = BTreeMap<String, Origin>;
@@ -43,21 +42,29 @@ pub(crate) fn check_document(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<DesiredModel> {
     let errors_before = diagnostics.len();
-    let mut checker = Checker { file, diagnostics };
+    let mut checker = Checker {
+        file,
+        diagnostics,
+        origins: Origins::at(origin_of(file, &raw.metadata.name)),
+    };
 
     checker.api_version(&raw.api_version);
     checker.kind(&raw.kind);
     let name = checker.model_name(&raw.metadata.name, seen);
-    let spec = raw.spec.unwrap_or_default();
-    let model = checker.spec(name, origin_of(file, &raw.metadata.name), spec);
+    let spec = checker.spec(raw.spec.unwrap_or_default());
 
-    (checker.diagnostics.len() == errors_before).then_some(model)
+    (checker.diagnostics.len() == errors_before).then_some(DesiredModel {
+        name,
+        spec,
+        origins: checker.origins,
+    })
 }
 
-/// Writes diagnostics about one file.
+/// Writes diagnostics about one document, and records where its parts are written.
 struct Checker<'a> {
     file: &'a Path,
     diagnostics: &'a mut Vec<Diagnostic>,
+    origins: Origins,
 }
 
 impl Checker<'_> {
@@ -150,7 +157,7 @@ impl Checker<'_> {
         value
     }
 
-    fn spec(&mut self, name: String, origin: Origin, spec: RawSpec) -> DesiredModel {
+    fn spec(&mut self, spec: RawSpec) -> ModelSpec {
         let description = spec
             .description
             .and_then(|description| self.text("`description`", &description));
@@ -176,9 +183,7 @@ impl Checker<'_> {
                 .local_fallback
                 .and_then(|fallback| self.non_empty("`localFallback`", &fallback)),
         });
-        DesiredModel {
-            name,
-            origin,
+        ModelSpec {
             description,
             tags,
             stages,
@@ -278,10 +283,10 @@ impl Checker<'_> {
     }
 
     /// A version number written in a stage or an alias, at `origin`.
-    fn version(&mut self, value: &Scalar, origin: Origin) -> Option<VersionRef> {
+    fn version(&mut self, value: &Scalar, origin: &Origin) -> Option<u64> {
         let (message, help) = match value {
             Scalar::Int(number) => match u64::try_from(*number) {
-                Ok(version) if version > 0 => return Some(VersionRef { version, origin }),
+                Ok(version) if version > 0 => return Some(version),
                 _ => (
                     format!("`{number}` is not a version number"),
                     "model-version numbers are positive integers (1, 2, 3, ...)".to_owned(),
@@ -296,12 +301,12 @@ impl Checker<'_> {
                 "model-version numbers are positive integers (1, 2, 3, ...)".to_owned(),
             ),
         };
-        self.error_at(origin, message, help);
+        self.error_at(origin.clone(), message, help);
         None
     }
 
-    fn stages(&mut self, stages: StageMap) -> BTreeMap<Stage, Vec<VersionRef>> {
-        let mut declared: BTreeMap<Stage, Vec<VersionRef>> = BTreeMap::new();
+    fn stages(&mut self, stages: StageMap) -> Stages {
+        let mut declared = Stages::default();
         let mut stage_keys: BTreeMap<Stage, Origin> = BTreeMap::new();
         // Which stage each version was first placed in, to refuse a second one.
         let mut placed: BTreeMap<u64, (Stage, Origin)> = BTreeMap::new();
@@ -334,40 +339,38 @@ impl Checker<'_> {
                     })
                     .collect(),
             };
-            let mut versions = Vec::with_capacity(written.len());
             for (number, origin) in written {
-                let Some(version) = self.version(&number, origin) else {
+                let Some(version) = self.version(&number, &origin) else {
                     continue;
                 };
-                match placed.get(&version.version) {
+                match placed.get(&version) {
                     Some((first_stage, first)) if *first_stage == stage => {
                         let first = first.clone();
                         self.error_at(
-                            version.origin,
-                            format!("version {} is listed twice in {stage}", version.version),
+                            origin,
+                            format!("version {version} is listed twice in {stage}"),
                             format!("it is first listed at {first}; remove the repetition"),
                         );
                     }
                     Some((first_stage, first)) => {
                         let (first_stage, first) = (*first_stage, first.clone());
                         self.error_at(
-                            version.origin,
-                            format!(
-                                "version {} is declared in both {first_stage} and {stage}",
-                                version.version
-                            ),
+                            origin,
+                            format!("version {version} is declared in both {first_stage} and {stage}"),
                             format!(
                                 "a version sits in one stage only; it is first placed in {first_stage} at {first}: remove it from one of the two"
                             ),
                         );
                     }
                     None => {
-                        placed.insert(version.version, (stage, version.origin.clone()));
-                        versions.push(version);
+                        placed.insert(version, (stage, origin.clone()));
+                        self.origins.stages.insert((stage, version), origin);
+                        if let Some(versions) = declared.get_mut(stage) {
+                            versions.insert(version);
+                        }
                     }
                 }
             }
-            declared.insert(stage, versions);
         }
         declared
     }
@@ -396,7 +399,7 @@ impl Checker<'_> {
         }
     }
 
-    fn aliases(&mut self, aliases: AliasMap) -> BTreeMap<String, VersionRef> {
+    fn aliases(&mut self, aliases: AliasMap) -> BTreeMap<String, u64> {
         let mut declared = BTreeMap::new();
         for (name, target) in aliases.0 {
             let valid_name = match validate_alias_name(&name.value) {
@@ -411,8 +414,9 @@ impl Checker<'_> {
                 }
             };
             let origin = self.origin(&target);
-            let version = self.version(&target.value, origin);
+            let version = self.version(&target.value, &origin);
             if let (Some(version), true) = (version, valid_name) {
+                self.origins.aliases.insert(name.value.clone(), origin);
                 declared.insert(name.value, version);
             }
         }
@@ -449,8 +453,8 @@ impl Checker<'_> {
             let Some(version) = version else {
                 continue;
             };
-            if let Some(first) = declared.get(&version) {
-                let first = first.origin.clone();
+            if let Some(first) = self.origins.versions.get(&version) {
+                let first = first.clone();
                 self.error_at(
                     origin,
                     format!("version {version} is declared twice in `versions`"),
@@ -458,10 +462,10 @@ impl Checker<'_> {
                 );
                 continue;
             }
+            self.origins.versions.insert(version, origin);
             declared.insert(
                 version,
                 VersionSpec {
-                    origin,
                     run_id,
                     source,
                     tags,
@@ -475,36 +479,32 @@ impl Checker<'_> {
         let mut declared = BTreeMap::new();
         for (key, value) in tags.0 {
             let name = &key.value;
-            let length = name.chars().count();
-            let valid_key = if name.trim().is_empty() {
+            let valid_key = if name.starts_with(RESERVED_TAG_PREFIX) {
                 self.error(
                     &key,
-                    "tag key is empty",
-                    "give the tag a name, or remove it",
-                );
-                false
-            } else if length > MAX_TAG_KEY_LENGTH {
-                self.error(
-                    &key,
-                    format!("tag key is {length} characters long"),
-                    format!(
-                        "MLflow accepts tag keys of at most {MAX_TAG_KEY_LENGTH} characters; shorten it"
-                    ),
-                );
-                false
-            } else if name.starts_with(RESERVED_TAG_PREFIX) {
-                self.error(
-                    &key,
-                    format!("tag key `{name}` is reserved"),
+                    format!("tag key `{}` is reserved", name.escape_debug()),
                     format!(
                         "mlreg writes the `{RESERVED_TAG_PREFIX}*` tags itself (its audit trail); use another prefix"
                     ),
                 );
                 false
+            } else if let Err(problem) = validate_tag_key(name) {
+                // An empty or very long key is not worth quoting.
+                let message = if name.is_empty() || name.chars().count() > MAX_TAG_KEY_LENGTH {
+                    format!("tag key {problem}")
+                } else {
+                    format!("tag key `{}` {problem}", name.escape_debug())
+                };
+                self.error(
+                    &key,
+                    message,
+                    "MLflow accepts tag keys of letters, digits, `_`, `-`, `.`, `:`, spaces and `/` (not at the start or end, no `.` or `..` path parts), at most 250 characters; rename the tag",
+                );
+                false
             } else {
                 true
             };
-            let value = self.text(&format!("tag `{name}`"), &value);
+            let value = self.text(&format!("tag `{}`", name.escape_debug()), &value);
             if let (true, Some(value)) = (valid_key, value) {
                 declared.insert(key.value, value);
             }
@@ -519,6 +519,47 @@ fn parse_version_key(text: &str) -> Option<i128> {
         return None;
     }
     text.parse::<i128>().ok()
+}
+
+/// Checks a tag key against MLflow's rules (`_validate_tag_name` and the registry's length
+/// limit); `Err` says what is wrong.
+///
+/// MLflow accepts 1 to 250 characters among letters, digits, `_`, `-`, `.`, `:`, spaces and
+/// `/`, and refuses keys that would name another path when treated as a file name: a
+/// leading `/`, an empty, `.` or `..` path component, or a leading `..`. Checking here
+/// means a manifest the server would refuse fails `mlreg validate` instead of half-way
+/// through an apply, and that no control character reaches a plan from a tag key.
+pub fn validate_tag_key(key: &str) -> Result<(), String> {
+    if key.trim().is_empty() {
+        return Err("is empty".to_owned());
+    }
+    let length = key.chars().count();
+    if length > MAX_TAG_KEY_LENGTH {
+        return Err(format!(
+            "is {length} characters long; at most {MAX_TAG_KEY_LENGTH} are allowed"
+        ));
+    }
+    if let Some(bad) = key
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | ' ' | '/')))
+    {
+        return Err(format!(
+            "contains `{}`, which MLflow does not allow in tag keys",
+            bad.escape_debug()
+        ));
+    }
+    if key.starts_with('/')
+        || key.starts_with("..")
+        || key
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(
+            "would name another path when MLflow treats it as a file name (a leading `/` or `..`, or an empty, `.` or `..` part between slashes)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks an alias name against MLflow's rules; `Err` says what is wrong.
@@ -589,6 +630,33 @@ mod tests {
             assert!(validate_alias_name(invalid).is_err(), "{invalid}");
         }
         assert_eq!(validate_alias_name(&"a".repeat(255)), Ok(()));
+    }
+
+    #[test]
+    fn tag_keys_follow_mlflow_rules() {
+        for valid in ["team", "a.b-c_d", "x y", "team/owner", "k:v", "é", "3"] {
+            assert_eq!(validate_tag_key(valid), Ok(()), "{valid}");
+        }
+        let long = "a".repeat(251);
+        for invalid in [
+            "",
+            "a\u{1b}[31mred",
+            "tab\tkey",
+            "/abs",
+            "a//b",
+            "a/",
+            "./a",
+            "a/./b",
+            "a/../b",
+            "..a",
+            ".",
+            "semi;colon",
+            "quote\"",
+            &long,
+        ] {
+            assert!(validate_tag_key(invalid).is_err(), "{invalid:?}");
+        }
+        assert_eq!(validate_tag_key(&"a".repeat(250)), Ok(()));
     }
 
     #[test]

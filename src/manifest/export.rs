@@ -14,128 +14,112 @@
 //!   take on purpose, in a reviewed change, not a side effect of adoption;
 //! - no `versions` assertions: they pin run ids, which is a decision too.
 //!
-//! Strings are written plain when that is unambiguous and double-quoted otherwise, so
-//! that no value changes type (`"true"`, `"3"`, `"1.0"` stay strings).
+//! The manifest is the [`ModelSpec`] built from the registry's model, written through its
+//! `Serialize` ([`super::to_yaml`]), and checked by reading it back with the loader: the
+//! text must declare exactly that spec. Strings are quoted whenever a reader could take
+//! them for another type (`"true"`, `"3"`, `"1.0"` stay strings).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::Path;
 
+use super::{MLFLOW_TAG_PREFIX, ModelSpec, RESERVED_TAG_PREFIX, Stages};
 use crate::registry::ObservedModel;
 use crate::stage::Stage;
 
-/// An exported manifest that does not read back as the model it was written from.
+/// An exported manifest that could not be written, or does not read back as the model it
+/// was written from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct CheckError(String);
 
-/// Tag keys with this prefix are MLflow's own and never exported.
-pub const MLFLOW_TAG_PREFIX: &str = "mlflow.";
-/// Tag keys with this prefix are mlreg's own (audit trail) and never exported.
-pub const MLREG_TAG_PREFIX: &str = "mlreg.";
+/// What a manifest must declare for `mlreg plan` to find `model` in sync, without deciding
+/// anything on the owners' behalf (no retention, no assertions; aliases only when the
+/// model has some).
+pub fn exported_spec(model: &ObservedModel) -> ModelSpec {
+    let mut stages = Stages::default();
+    for stage in Stage::DECLARABLE {
+        if let Some(versions) = stages.get_mut(stage) {
+            versions.extend(model.versions_in(stage).map(|version| version.version));
+        }
+    }
+    ModelSpec {
+        description: (!model.description.is_empty()).then(|| model.description.clone()),
+        tags: model
+            .tags
+            .iter()
+            .filter(|(key, _)| !is_internal_tag(key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+        stages: Some(stages),
+        aliases: (!model.aliases.is_empty()).then(|| model.aliases.clone()),
+        ..ModelSpec::default()
+    }
+}
 
-/// The manifest text declaring `model` as the registry holds it.
-pub fn manifest_text(model: &ObservedModel) -> String {
-    let mut out = String::new();
-    out.push_str(
+/// The manifest text declaring `spec` for the model `name`, with a header saying where it
+/// comes from and what to review.
+pub fn manifest_text(name: &str, spec: &ModelSpec) -> Result<String, CheckError> {
+    let body = super::to_yaml(name, spec).map_err(|error| CheckError(error.to_string()))?;
+    Ok(format!(
         "# Exported by `mlreg export` from the live registry: `mlreg plan` on it shows no change.\n\
          # `stages` (and `aliases`, when present) are exhaustive: review them before committing.\n\
-         # No `retention`: exporting never archives anything; add `retention.keepLatest` on purpose.\n",
-    );
-    out.push_str("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n");
-    let _ = writeln!(out, "  name: {}", yaml_string(&model.name));
-    out.push_str("spec:\n");
-    if !model.description.is_empty() {
-        let _ = writeln!(out, "  description: {}", yaml_string(&model.description));
-    }
-    let tags: Vec<(&String, &String)> = model
-        .tags
-        .iter()
-        .filter(|(key, _)| !is_internal_tag(key))
-        .collect();
-    if !tags.is_empty() {
-        out.push_str("  tags:\n");
-        for (key, value) in tags {
-            let _ = writeln!(out, "    {}: {}", yaml_string(key), yaml_string(value));
-        }
-    }
-    out.push_str("  stages:\n");
-    for stage in Stage::DECLARABLE {
-        let versions: Vec<u64> = model.versions_in(stage).map(|v| v.version).collect();
-        let value = match versions.as_slice() {
-            [one] => one.to_string(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        let _ = writeln!(out, "    {stage}: {value}");
-    }
-    if !model.aliases.is_empty() {
-        out.push_str("  aliases:\n");
-        for (alias, version) in &model.aliases {
-            let _ = writeln!(out, "    {}: {version}", yaml_string(alias));
-        }
-    }
-    out
+         # No `retention`: exporting never archives anything; add `retention.keepLatest` on purpose.\n\
+         {body}"
+    ))
 }
 
 /// Reads `text` back with the manifest loader (as a file named `file_name`) and checks that
-/// it declares exactly `model`'s name, description, tags, stages and aliases.
-pub fn check(file_name: &str, text: &str, model: &ObservedModel) -> Result<(), CheckError> {
-    let declared = super::edit::reread(Path::new(file_name), text).map_err(CheckError)?;
+/// it declares exactly one model, `name`, with exactly `spec`.
+pub fn check(file_name: &str, text: &str, name: &str, spec: &ModelSpec) -> Result<(), CheckError> {
+    let declared = super::parse_text(Path::new(file_name), text).map_err(|error| {
+        CheckError(error.diagnostics.first().map_or_else(
+            || "it does not load".to_owned(),
+            |diagnostic| format!("it does not load: {}", diagnostic.message),
+        ))
+    })?;
     let [declared] = declared.as_slice() else {
         return Err(CheckError(format!(
             "it declares {} models instead of one",
             declared.len()
         )));
     };
-    let differs = |what: &str| Err(CheckError(format!("its {what} differ from the registry's")));
-    if declared.name != model.name {
-        return differs("name");
+    if declared.name != name {
+        return Err(CheckError(
+            "its name differs from the registry's".to_owned(),
+        ));
     }
-    let description = (!model.description.is_empty()).then(|| model.description.clone());
-    if declared.description != description {
-        return differs("description");
-    }
-    let tags: BTreeMap<String, String> = model
-        .tags
-        .iter()
-        .filter(|(key, _)| !is_internal_tag(key))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    if declared.tags != tags {
-        return differs("tags");
-    }
-    for stage in Stage::DECLARABLE {
-        let written: BTreeSet<u64> = declared
-            .versions_in(stage)
-            .iter()
-            .map(|r| r.version)
-            .collect();
-        let held: BTreeSet<u64> = model.versions_in(stage).map(|v| v.version).collect();
-        if written != held {
-            return differs("stages");
-        }
-    }
-    let aliases: Option<BTreeMap<String, u64>> = declared.aliases.as_ref().map(|aliases| {
-        aliases
-            .iter()
-            .map(|(alias, target)| (alias.clone(), target.version))
-            .collect()
-    });
-    if aliases.unwrap_or_default() != model.aliases {
-        return differs("aliases");
+    if &declared.spec != spec {
+        return Err(CheckError(format!(
+            "its {} differ from the registry's",
+            differing_fields(&declared.spec, spec).join(", ")
+        )));
     }
     Ok(())
 }
 
+/// The `spec` fields (as the manifest names them) whose values differ between `a` and `b`.
+fn differing_fields(a: &ModelSpec, b: &ModelSpec) -> Vec<String> {
+    let fields = |spec: &ModelSpec| match serde_json::to_value(spec) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().collect::<BTreeMap<_, _>>(),
+        _ => BTreeMap::new(),
+    };
+    let (a, b) = (fields(a), fields(b));
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|key| a.get(*key) != b.get(*key))
+        .cloned()
+        .collect();
+    if differing.is_empty() {
+        vec!["contents".to_owned()]
+    } else {
+        differing
+    }
+}
+
 /// Whether a tag key belongs to MLflow or mlreg rather than to the model's owners.
 pub fn is_internal_tag(key: &str) -> bool {
-    key.starts_with(MLFLOW_TAG_PREFIX) || key.starts_with(MLREG_TAG_PREFIX)
+    key.starts_with(MLFLOW_TAG_PREFIX) || key.starts_with(RESERVED_TAG_PREFIX)
 }
 
 /// A file name for each model name (`<name>.yaml`), safe on every common filesystem and
@@ -183,56 +167,6 @@ fn safe_stem(name: &str) -> String {
     stem
 }
 
-/// A YAML scalar that reads back as the string `text`: plain when unambiguous, otherwise
-/// double-quoted with escapes.
-pub fn yaml_string(text: &str) -> String {
-    if is_plain_safe(text) {
-        text.to_owned()
-    } else {
-        double_quoted(text)
-    }
-}
-
-/// Plain scalars are allowed only for text that starts with a letter, holds letters,
-/// digits, spaces and `_ . / -`, does not end with a space, and is no YAML keyword.
-fn is_plain_safe(text: &str) -> bool {
-    const KEYWORDS: &[&str] = &["true", "false", "yes", "no", "on", "off", "y", "n", "null"];
-    let Some(first) = text.chars().next() else {
-        return false;
-    };
-    first.is_ascii_alphabetic()
-        && !text.ends_with(' ')
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '.' | '/' | '-'))
-        && !KEYWORDS.contains(&text.to_ascii_lowercase().as_str())
-}
-
-/// A double-quoted YAML scalar: `\` and `"` escaped, and every character YAML does not
-/// allow raw (control characters, line and paragraph separators, byte-order marks).
-fn double_quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            '\u{2028}' | '\u{2029}' | '\u{feff}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,28 +210,57 @@ mod tests {
             .collect(),
             ..ObservedModel::default()
         };
-        let text = manifest_text(&model);
-        assert_eq!(check("fraud.yaml", &text, &model), Ok(()));
+        let spec = exported_spec(&model);
+        let text = manifest_text("fraud", &spec).expect("text");
+        assert_eq!(check("fraud.yaml", &text, "fraud", &spec), Ok(()));
         assert!(text.ends_with(
             "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: fraud\nspec:\n  description: \"Detects fraud: v2\"\n  tags:\n    team: risk\n    version: \"1.0\"\n  stages:\n    Production: 3\n    Staging: [4, 5]\n  aliases:\n    champion: 3\n"
         ), "{text}");
+        let mut other = spec.clone();
+        other.retention = Some(crate::manifest::Retention { keep_latest: 1 });
+        assert_eq!(
+            check("fraud.yaml", &text, "fraud", &other),
+            Err(CheckError(
+                "its retention differ from the registry's".to_owned()
+            ))
+        );
     }
 
     #[test]
     fn strings_keep_their_type() {
-        for (text, expected) in [
-            ("pytorch", "pytorch"),
-            ("BERT model for reviews", "BERT model for reviews"),
-            ("true", "\"true\""),
-            ("No", "\"No\""),
-            ("3", "\"3\""),
-            ("", "\"\""),
-            ("a: b", "\"a: b\""),
-            ("x #y", "\"x #y\""),
-            ("line\nbreak \"q\"", "\"line\\nbreak \\\"q\\\"\""),
-            ("bell\u{7}", "\"bell\\x07\""),
+        for text in [
+            "pytorch",
+            "BERT model for reviews",
+            "true",
+            "No",
+            "yes",
+            "3",
+            "1.0",
+            "",
+            "~",
+            "null",
+            "a: b",
+            "x #y",
+            "- item",
+            "line\nbreak \"q\"",
+            "bell\u{7} and escape \u{1b}[31m",
+            "'single'",
+            " leading space",
+            &"long words ".repeat(20),
         ] {
-            assert_eq!(yaml_string(text), expected, "{text:?}");
+            let model = ObservedModel {
+                name: "m".into(),
+                description: text.to_owned(),
+                tags: [("k".to_owned(), text.to_owned())].into_iter().collect(),
+                ..ObservedModel::default()
+            };
+            let spec = exported_spec(&model);
+            let written = manifest_text("m", &spec).expect("text");
+            assert_eq!(
+                check("m.yaml", &written, "m", &spec),
+                Ok(()),
+                "{text:?}\n{written}"
+            );
         }
     }
 

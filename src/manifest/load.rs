@@ -16,7 +16,7 @@ use serde_saphyr::{DuplicateKeyPolicy, Error as YamlError, MessageFormatter as _
 
 use super::check::{self, Seen};
 use super::raw::RawManifest;
-use super::{DesiredState, LoadError};
+use super::{DesiredModel, DesiredState, LoadError};
 use crate::diagnostic::{Diagnostic, Origin, SourceMap};
 
 pub use super::check::validate_alias_name;
@@ -87,10 +87,51 @@ pub fn load_dir(dir: &Path) -> Result<DesiredState, LoadError> {
     }
 }
 
+/// Parses and checks the text of one manifest file, as [`load_dir`] would read it from
+/// `path` (which names the file in diagnostics; nothing is read from disk). Returns the
+/// models it declares in file order, or every problem found.
+///
+/// Edits are verified with it (does the edited text declare exactly the intended change?)
+/// and `mlreg export` checks what it writes with it, without a temporary directory.
+pub fn parse_text(path: &Path, text: &str) -> Result<Vec<DesiredModel>, LoadError> {
+    let mut loader = Loader::default();
+    loader
+        .sources
+        .insert(path.to_path_buf(), Arc::from(text.to_owned()));
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        loader.diagnostics.push(too_large(path));
+    } else {
+        loader.parse_file(path, text);
+    }
+    if loader.diagnostics.is_empty() {
+        Ok(loader.models)
+    } else {
+        Err(LoadError {
+            diagnostics: loader.diagnostics,
+            sources: loader.sources,
+        })
+    }
+}
+
+/// `path` is over [`MAX_MANIFEST_BYTES`].
+fn too_large(path: &Path) -> Diagnostic {
+    Diagnostic::at(
+        Origin::file(path),
+        format!(
+            "`{}` is larger than {} MiB",
+            path.display(),
+            MAX_MANIFEST_BYTES / (1024 * 1024)
+        ),
+    )
+    .with_help(
+        "a manifest is a few lines per model; move large files out of the desired-state directory",
+    )
+}
+
 /// The state of one load.
 #[derive(Default)]
 struct Loader {
-    models: Vec<super::DesiredModel>,
+    models: Vec<DesiredModel>,
     seen: Seen,
     diagnostics: Vec<Diagnostic>,
     sources: SourceMap,
@@ -195,9 +236,13 @@ impl Loader {
     }
 
     fn load_file(&mut self, path: &Path) {
-        let Some(text) = self.read_text(path) else {
-            return;
-        };
+        if let Some(text) = self.read_text(path) {
+            self.parse_file(path, &text);
+        }
+    }
+
+    /// Parses and checks every document of `text`, the contents of `path`.
+    fn parse_file(&mut self, path: &Path, text: &str) {
         let mut file_diagnostics = Vec::new();
         let mut reader = io::Cursor::new(text.as_bytes());
         let documents = serde_saphyr::read_with_options::<_, RawManifest>(
@@ -220,7 +265,7 @@ impl Loader {
         // stops quietly if the rest of the file is not valid YAML. Parse the whole file once
         // more, shape aside, so that a syntax error is always reported.
         let syntax = serde_saphyr::from_multiple_with_options::<IgnoredAny>(
-            &text,
+            text,
             yaml_options(DuplicateKeyPolicy::FirstWins),
         );
         if let Err(error) = syntax {
@@ -267,19 +312,7 @@ impl Loader {
             return None;
         }
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            self.diagnostics.push(
-                Diagnostic::at(
-                    Origin::file(path),
-                    format!(
-                        "`{}` is larger than {} MiB",
-                        path.display(),
-                        MAX_MANIFEST_BYTES / (1024 * 1024)
-                    ),
-                )
-                .with_help(
-                    "a manifest is a few lines per model; move large files out of the desired-state directory",
-                ),
-            );
+            self.diagnostics.push(too_large(path));
             return None;
         }
         match String::from_utf8(bytes) {

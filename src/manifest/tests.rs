@@ -4,7 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeSet;
+
 use super::*;
+use crate::diagnostic::Origin;
+use crate::stage::Stage;
 
 const HEADER: &str = "apiVersion: mlreg/v1\nkind: RegisteredModel\n";
 
@@ -99,45 +103,37 @@ fn loads_a_full_manifest() {
     let state = dir.load().expect("valid manifest");
     assert_eq!(state.root, dir.path());
     let model = &state.models["fraud"];
-    assert_eq!(model.origin, Origin::new(dir.file("m.yaml"), 4, 9));
-    assert_eq!(model.description.as_deref(), Some("Fraud detector"));
-    assert_eq!(model.tags["team"], "risk");
-    let production = model.versions_in(Stage::Production);
-    assert_eq!(production.len(), 1);
-    assert_eq!(production[0].version, 3);
+    let file = dir.file("m.yaml");
+    assert_eq!(model.origins.name, Origin::new(&file, 4, 9));
+    assert_eq!(model.file(), file);
+    let spec = &model.spec;
+    assert_eq!(spec.description.as_deref(), Some("Fraud detector"));
+    assert_eq!(spec.tags["team"], "risk");
+    assert_eq!(spec.versions_in(Stage::Production), &BTreeSet::from([3]));
     assert_eq!(
-        production[0].origin,
-        Origin::new(dir.file("m.yaml"), 10, 17)
+        model.origins.stage_version(Stage::Production, 3),
+        Origin::new(&file, 10, 17)
     );
-    let staging: Vec<u64> = model
-        .versions_in(Stage::Staging)
-        .iter()
-        .map(|r| r.version)
-        .collect();
-    assert_eq!(staging, [4, 5]);
+    assert_eq!(spec.versions_in(Stage::Staging), &BTreeSet::from([4, 5]));
     assert_eq!(
-        model.versions_in(Stage::Staging)[1].origin,
-        Origin::new(dir.file("m.yaml"), 11, 18)
+        model.origins.stage_version(Stage::Staging, 5),
+        Origin::new(&file, 11, 18)
     );
-    assert_eq!(model.declared_stage_of(5), Some(Stage::Staging));
-    let aliases = model.aliases.as_ref().expect("aliases declared");
-    assert_eq!(aliases["champion"].version, 3);
-    assert_eq!(model.versions[&3].run_id.as_deref(), Some("abc"));
-    assert_eq!(model.versions[&3].source.as_deref(), Some("s3://bucket/3"));
-    assert_eq!(model.versions[&3].tags["validated"], "true");
-    assert_eq!(
-        model.versions[&3].origin,
-        Origin::new(dir.file("m.yaml"), 15, 5)
-    );
-    assert!(model.versions.contains_key(&4));
-    assert_eq!(model.retention, Some(Retention { keep_latest: 2 }));
-    assert_eq!(
-        model
-            .serving
-            .as_ref()
-            .and_then(|s| s.local_fallback.as_deref()),
-        Some("models/fraud")
-    );
+    assert_eq!(spec.declared_stage_of(5), Some(Stage::Staging));
+    let aliases = spec.aliases.as_ref().expect("aliases declared");
+    assert_eq!(aliases["champion"], 3);
+    assert_eq!(model.origins.alias("champion"), Origin::new(&file, 13, 15));
+    assert_eq!(spec.versions[&3].run_id.as_deref(), Some("abc"));
+    assert_eq!(spec.versions[&3].source.as_deref(), Some("s3://bucket/3"));
+    assert_eq!(spec.versions[&3].tags["validated"], "true");
+    assert_eq!(model.origins.version(3), Origin::new(&file, 15, 5));
+    assert!(spec.versions.contains_key(&4));
+    assert_eq!(spec.retention, Some(Retention { keep_latest: 2 }));
+    assert_eq!(spec.local_fallback(), Some("models/fraud"));
+    // The referenced versions point at the first place each is written.
+    let referenced = model.referenced_versions();
+    assert_eq!(referenced[&3], Origin::new(&file, 10, 17));
+    assert_eq!(referenced[&4], Origin::new(&file, 11, 15));
     assert!(state.sources.get(&dir.file("m.yaml")).is_some());
 }
 
@@ -152,13 +148,16 @@ fn absent_sections_are_not_managed_and_empty_ones_are() {
         ),
     ]);
     let state = dir.load().expect("valid manifests");
-    assert_eq!(state.models["a"].stages, None);
-    assert_eq!(state.models["a"].aliases, None);
-    assert_eq!(state.models["b"].stages, Some(Default::default()));
-    assert_eq!(state.models["b"].aliases, Some(Default::default()));
-    let c = state.models["c"].stages.as_ref().expect("stages declared");
-    assert_eq!(c.len(), 2);
-    assert!(c.values().all(Vec::is_empty));
+    assert_eq!(state.models["a"].spec.stages, None);
+    assert_eq!(state.models["a"].spec.aliases, None);
+    assert_eq!(state.models["b"].spec.stages, Some(Default::default()));
+    assert_eq!(state.models["b"].spec.aliases, Some(Default::default()));
+    // `Staging: []` and `Production:` (null) both declare an empty stage: the same meaning
+    // as `stages: {}`.
+    assert_eq!(state.models["c"].spec.stages, Some(Default::default()));
+    let mut b_without_aliases = state.models["b"].spec.clone();
+    b_without_aliases.aliases = None;
+    assert_eq!(state.models["c"].spec, b_without_aliases);
 }
 
 #[test]
@@ -181,7 +180,7 @@ fn reads_every_document_recursively_in_path_order_and_skips_hidden_entries() {
     let state = dir.load().expect("valid manifests");
     let names: Vec<&str> = state.models.keys().map(String::as_str).collect();
     assert_eq!(names, ["b1", "b2", "z"]);
-    assert_eq!(state.models["b2"].origin.line, 14);
+    assert_eq!(state.models["b2"].origins.name.line, 14);
 
     // Problems come in path order: a/ before b.yaml.
     dir.write("a/z.yml", b"kind: Nope\n");
@@ -200,10 +199,7 @@ fn origins_keep_the_directory_as_given() {
     let dir = Dir::with(&[("sub/m.yaml", &manifest("m", "  {}"))]);
     let given = dir.path().join("sub").join("..");
     let state = load_dir(&given).expect("valid manifest");
-    assert_eq!(
-        state.models["m"].origin.file,
-        given.join("sub").join("m.yaml")
-    );
+    assert_eq!(state.models["m"].file(), given.join("sub").join("m.yaml"));
 }
 
 #[test]

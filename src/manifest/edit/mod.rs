@@ -1,0 +1,426 @@
+//! In-place edits of a model's `stages` (`mlreg promote`, `mlreg set-stage`) that keep
+//! everything else of the file byte for byte: comments, blank lines, key order, quoting,
+//! indentation, line endings and the other documents of a multi-document file.
+//!
+//! An edit is made in four steps, one module each:
+//! 1. `change`: the intended change, on plain data (which versions end up in which
+//!    stage), refused early when it names a stage that cannot be declared or would change
+//!    nothing.
+//! 2. `locate`: the file is parsed losslessly with `yaml-edit` only to *find* things: the
+//!    document that declares the model (the one holding its `metadata.name`), its
+//!    `spec.stages` mapping, each stage's key and value, and each item of a block list,
+//!    as byte ranges of the text.
+//! 3. `splice`: the change becomes a few text replacements at those ranges, each written
+//!    in the style already there: a scalar stays a scalar while it holds one version, a
+//!    flow list stays a flow list, a block list keeps the lines (and comments) of the
+//!    versions it keeps, an emptied stage becomes `[]` and keeps its key, a missing stage
+//!    is added next to its sibling with the same indentation, key spelling and value
+//!    style. A trailing comment keeps its column when the value before it changes width.
+//! 4. `verify`: the edited text is parsed again with the manifest loader itself
+//!    ([`super::parse_text`]) and its models' specs are compared with the originals: the
+//!    model's stages must hold exactly the intended versions, and every other part of every
+//!    model of the file must be unchanged. Any difference (or a construct the editor does
+//!    not handle, such as a YAML anchor on a stage) refuses the edit; nothing is written.
+//!
+//! [`write_atomically`] then replaces the file through a temporary file in the same
+//! directory and a rename, after checking that the file still holds the text that was
+//! edited (so a concurrent save is never overwritten).
+
+mod change;
+mod error;
+mod locate;
+mod splice;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+
+use super::{DesiredModel, DesiredState, ReplaceError};
+use crate::stage::Stage;
+
+pub use change::StageChange;
+pub use error::EditError;
+
+use change::Intent;
+use locate::Located;
+
+/// `Result` with the edit [`EditError`].
+pub type Result<T, E = EditError> = std::result::Result<T, E>;
+
+/// Versions per declarable stage, as plain numbers.
+pub type StageVersions = BTreeMap<Stage, Vec<u64>>;
+
+/// An edit, computed and verified, not yet written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageEdit {
+    /// The model whose stages change.
+    pub model: String,
+    /// The manifest file (as the loader named it).
+    pub file: PathBuf,
+    /// The file's text before the edit.
+    pub before: String,
+    /// The file's text after the edit.
+    pub after: String,
+    /// The model's stages before (both declarable stages, empty when undeclared).
+    pub stages_before: StageVersions,
+    /// The model's stages after.
+    pub stages_after: StageVersions,
+}
+
+/// What [`edit_stages`] found to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditOutcome {
+    /// The file must change; the edit is verified.
+    Edited(StageEdit),
+    /// Nothing to change: the manifest already says so (the reason, for people).
+    Unchanged(String),
+}
+
+/// Computes and verifies the edit of `model`'s `stages` that `change` describes, on the
+/// manifests of `desired` (as loaded; the file text comes from its source map).
+pub fn edit_stages(
+    desired: &DesiredState,
+    model: &str,
+    change: &StageChange,
+) -> Result<EditOutcome> {
+    change::check(change)?;
+    let declared = desired
+        .models
+        .get(model)
+        .ok_or_else(|| EditError::NotManaged {
+            model: model.to_owned(),
+            dir: desired.root.clone(),
+        })?;
+    let file = declared.file().to_path_buf();
+    let Some(text) = desired.sources.get(&file) else {
+        return Err(EditError::Io {
+            file,
+            source: io::Error::other("the file's text was not kept by the loader"),
+        });
+    };
+    if declared.spec.stages.is_none() {
+        return Err(EditError::NoStages {
+            model: model.to_owned(),
+            file,
+        });
+    }
+    // What the change does to the declared stages decides whether there is anything to
+    // edit at all, before the text is looked at.
+    match change::intended(&declared_versions(declared), change) {
+        Ok(_) => {}
+        Err(Intent::Unchanged(why)) => return Ok(EditOutcome::Unchanged(why)),
+        Err(Intent::EmptySource(stage)) => {
+            return Err(EditError::EmptySource {
+                model: model.to_owned(),
+                stage,
+                file,
+            });
+        }
+    }
+
+    // The edit itself works on the versions in the order they are written, so that a
+    // promoted `[5, 4]` stays `[5, 4]`.
+    let located = Located::find(text, &file, declared)?;
+    if !same_versions(&located.written, &declared_versions(declared)) {
+        return Err(located.unsupported(
+            located.stages_offset,
+            "the stages as written could not be matched with what the loader read (YAML anchors, aliases or tags?)",
+        ));
+    }
+    let before = located.written.clone();
+    let after = match change::intended(&before, change) {
+        Ok(after) => after,
+        Err(Intent::Unchanged(why)) => return Ok(EditOutcome::Unchanged(why)),
+        Err(Intent::EmptySource(stage)) => {
+            return Err(EditError::EmptySource {
+                model: model.to_owned(),
+                stage,
+                file,
+            });
+        }
+    };
+    let splices = located.splices(&before, &after)?;
+    let edited = splice::apply(text, splices).map_err(|detail| EditError::Verification {
+        file: file.clone(),
+        detail,
+    })?;
+
+    let siblings: Vec<&DesiredModel> = desired
+        .models
+        .values()
+        .filter(|other| other.file() == file)
+        .collect();
+    verify::verify(&file, &edited, &siblings, model, &after)?;
+    Ok(EditOutcome::Edited(StageEdit {
+        model: model.to_owned(),
+        file,
+        before: text.to_owned(),
+        after: edited,
+        stages_before: before,
+        stages_after: after,
+    }))
+}
+
+/// Writes `edit.after` over `edit.file` atomically (see
+/// [`super::write_file_atomically`]), only if the file still holds `edit.before`. A
+/// symbolic link is followed: its target is replaced, the link is kept.
+pub fn write_atomically(edit: &StageEdit) -> Result<()> {
+    super::replace_if_unchanged(&edit.file, &edit.before, &edit.after).map_err(
+        |error| match error {
+            ReplaceError::ChangedOnDisk => EditError::ChangedOnDisk {
+                file: edit.file.clone(),
+            },
+            ReplaceError::Io(source) => EditError::Io {
+                file: edit.file.clone(),
+                source,
+            },
+        },
+    )
+}
+
+/// Says, for people, which versions a stage map holds: `Production: 3, Staging: [4, 5]`.
+pub fn describe(stages: &StageVersions) -> String {
+    Stage::DECLARABLE
+        .iter()
+        .map(|stage| {
+            let versions = stages.get(stage).map(Vec::as_slice).unwrap_or_default();
+            format!("{stage}: {}", describe_versions(versions))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `none`, `3` or `[4, 5]`.
+pub fn describe_versions(versions: &[u64]) -> String {
+    match versions {
+        [] => "none".to_owned(),
+        [one] => one.to_string(),
+        many => splice::flow_list(many, locate::FlowStyle::default()),
+    }
+}
+
+/// Both declarable stages of `model`, as the loader read them (ascending).
+fn declared_versions(model: &DesiredModel) -> StageVersions {
+    Stage::DECLARABLE
+        .iter()
+        .map(|stage| {
+            let versions = model.spec.versions_in(*stage).iter().copied().collect();
+            (*stage, versions)
+        })
+        .collect()
+}
+
+/// Whether two stage maps hold the same versions per stage, whatever their order.
+fn same_versions(a: &StageVersions, b: &StageVersions) -> bool {
+    let sorted = |versions: &StageVersions| -> BTreeMap<Stage, Vec<u64>> {
+        versions
+            .iter()
+            .map(|(stage, numbers)| {
+                let mut numbers = numbers.clone();
+                numbers.sort_unstable();
+                (*stage, numbers)
+            })
+            .collect()
+    };
+    sorted(a) == sorted(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::locate::{FlowStyle, flow_style};
+    use super::splice::key_like;
+    use super::*;
+
+    fn load(text: &str) -> (tempfile::TempDir, DesiredState) {
+        let directory = tempfile::tempdir().expect("temp dir");
+        fs::write(directory.path().join("m.yaml"), text).expect("write");
+        let state = super::super::load_dir(directory.path()).expect("valid manifests");
+        (directory, state)
+    }
+
+    fn edited(text: &str, model: &str, change: StageChange) -> String {
+        let (_directory, state) = load(text);
+        match edit_stages(&state, model, &change).expect("edit") {
+            EditOutcome::Edited(edit) => edit.after,
+            EditOutcome::Unchanged(why) => panic!("unchanged: {why}"),
+        }
+    }
+
+    const HEAD: &str = "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: m\nspec:\n";
+    const PROMOTE: StageChange = StageChange::Promote {
+        from: Stage::Staging,
+        to: Stage::Production,
+    };
+
+    #[test]
+    fn promote_keeps_scalars_and_comment_columns() {
+        let text = format!(
+            "{HEAD}  stages:\n    Production: 3          # serving\n    Staging: [4, 5]        # candidates\n"
+        );
+        assert_eq!(
+            edited(&text, "m", PROMOTE),
+            format!(
+                "{HEAD}  stages:\n    Production: [4, 5]     # serving\n    Staging: []            # candidates\n"
+            )
+        );
+    }
+
+    #[test]
+    fn block_lists_keep_their_lines() {
+        let text = format!(
+            "{HEAD}  stages:\n    Staging:   # candidates\n      - 4   # four\n\n      - 5\n    Production:\n      - 3\n"
+        );
+        assert_eq!(
+            edited(&text, "m", PROMOTE),
+            format!(
+                "{HEAD}  stages:\n    Staging: [] # candidates\n\n    Production:\n      - 4\n      - 5\n"
+            )
+        );
+        let place = StageChange::Place {
+            version: 5,
+            stage: Stage::Production,
+            keep_existing: true,
+        };
+        assert_eq!(
+            edited(&text, "m", place),
+            format!(
+                "{HEAD}  stages:\n    Staging:   # candidates\n      - 4   # four\n\n    Production:\n      - 3\n      - 5\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_stage_is_added_in_the_siblings_style() {
+        let text = format!("{HEAD}  stages:\n    staging: 4\n");
+        assert_eq!(
+            edited(&text, "m", PROMOTE),
+            format!("{HEAD}  stages:\n    staging: []\n    production: 4\n")
+        );
+        let text = format!("{HEAD}  stages: {{Staging: [ 4 ]}}\n");
+        assert_eq!(
+            edited(&text, "m", PROMOTE),
+            format!("{HEAD}  stages: {{Staging: [], Production: [ 4 ]}}\n")
+        );
+        let text = format!("{HEAD}  stages: {{}}\n");
+        let place = StageChange::Place {
+            version: 2,
+            stage: Stage::Staging,
+            keep_existing: false,
+        };
+        assert_eq!(
+            edited(&text, "m", place),
+            format!("{HEAD}  stages: {{Staging: 2}}\n")
+        );
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        let text = format!("{HEAD}  stages:\n    Staging:\n      - 4\n").replace('\n', "\r\n");
+        let place = StageChange::Place {
+            version: 4,
+            stage: Stage::Production,
+            keep_existing: false,
+        };
+        assert_eq!(
+            edited(&text, "m", place),
+            format!("{HEAD}  stages:\n    Staging: []\n    Production:\n      - 4\n")
+                .replace('\n', "\r\n")
+        );
+    }
+
+    #[test]
+    fn only_the_models_document_changes() {
+        let text = format!(
+            "{HEAD}  stages: {{Staging: 4}}\n---\n{}  stages: {{Staging: 4}}\n",
+            HEAD.replace("name: m", "name: other")
+        );
+        let after = edited(&text, "other", PROMOTE);
+        assert_eq!(
+            after,
+            format!(
+                "{HEAD}  stages: {{Staging: 4}}\n---\n{}  stages: {{Staging: [], Production: 4}}\n",
+                HEAD.replace("name: m", "name: other")
+            )
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let (_directory, state) = load(&format!("{HEAD}  stages:\n    Staging: []\n"));
+        assert!(matches!(
+            edit_stages(&state, "m", &PROMOTE),
+            Err(EditError::EmptySource { .. })
+        ));
+        assert!(matches!(
+            edit_stages(&state, "nope", &PROMOTE),
+            Err(EditError::NotManaged { .. })
+        ));
+        let same = StageChange::Promote {
+            from: Stage::Staging,
+            to: Stage::Staging,
+        };
+        assert!(matches!(
+            edit_stages(&state, "m", &same),
+            Err(EditError::SameStage { .. })
+        ));
+        let archived = StageChange::Promote {
+            from: Stage::Staging,
+            to: Stage::Archived,
+        };
+        assert!(matches!(
+            edit_stages(&state, "m", &archived),
+            Err(EditError::NotDeclarable { .. })
+        ));
+        let (_directory, state) = load(&format!("{HEAD}  description: no stages\n"));
+        assert!(matches!(
+            edit_stages(&state, "m", &PROMOTE),
+            Err(EditError::NoStages { .. })
+        ));
+        let (_directory, state) = load(&format!(
+            "{HEAD}  stages:\n    Staging: &candidate 4\n  aliases:\n    next: *candidate\n"
+        ));
+        assert!(matches!(
+            edit_stages(&state, "m", &PROMOTE),
+            Err(EditError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn already_there_is_unchanged() {
+        let (_directory, state) = load(&format!("{HEAD}  stages:\n    Staging: [4, 5]\n"));
+        let place = StageChange::Place {
+            version: 5,
+            stage: Stage::Staging,
+            keep_existing: false,
+        };
+        assert!(matches!(
+            edit_stages(&state, "m", &place),
+            Ok(EditOutcome::Unchanged(_))
+        ));
+        assert!(matches!(
+            edit_stages(&state, "m", &StageChange::Remove { version: 9 }),
+            Ok(EditOutcome::Unchanged(_))
+        ));
+    }
+
+    #[test]
+    fn flow_styles() {
+        assert_eq!(
+            flow_style("[ 4 ,5 ]"),
+            Some(FlowStyle {
+                padded: true,
+                tight: true
+            })
+        );
+        assert_eq!(flow_style("[4, 5]"), Some(FlowStyle::default()));
+        assert_eq!(flow_style("[4, &a 5]"), None);
+        assert_eq!(
+            key_like(Some("\"STAGING\""), Stage::Production),
+            "\"PRODUCTION\""
+        );
+        assert_eq!(key_like(Some("Staging"), Stage::Production), "Production");
+    }
+}
