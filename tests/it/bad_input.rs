@@ -41,6 +41,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("bad-indentation", "m.yaml:8:4", "invalid YAML"),
     (
+        "control-character-in-a-tag-key",
+        "m.yaml:7:5",
+        "tag key `a\\u{1b}[31mred` contains `\\u{1b}`",
+    ),
+    (
         "control-character-in-name",
         "m.yaml:4:9",
         "contains the control character `\\u{1b}`",
