@@ -2,8 +2,9 @@
 //!
 //! The crate is a library with a thin binary. Its layers, from the bottom up:
 //!
-//! - [`stage`] and [`diagnostic`]: the vocabulary shared by every layer (MLflow stages;
-//!   errors that point at a file, line and column).
+//! - [`stage`], [`target`] and [`diagnostic`]: the vocabulary shared by every layer (MLflow
+//!   stages; a stage or `@alias` that commands and serving point at; errors that point at a
+//!   file, line and column).
 //! - [`manifest`]: the desired state. Loads and strictly validates every manifest of a
 //!   directory; prints the JSON Schema of the format. No network.
 //! - [`registry`]: the observed state. The [`registry::Registry`] trait, the MLflow REST
@@ -29,6 +30,7 @@ pub mod plan;
 pub mod registry;
 pub mod render;
 pub mod stage;
+pub mod target;
 
 pub use exit::ExitStatus;
 

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::diagnostic::{Diagnostic, Origin};
 use crate::stage::Stage;
+use crate::target::Target;
 
 /// Models already declared in this run, by name, with where.
 pub(crate) type Seen = BTreeMap<String, Origin>;
@@ -179,6 +180,7 @@ impl Checker<'_> {
             .and_then(|retention| self.keep_latest(&retention.keep_latest))
             .map(|keep_latest| Retention { keep_latest });
         let serving = spec.serving.map(|serving| Serving {
+            prefer: serving.prefer.and_then(|prefer| self.prefer(prefer)),
             local_fallback: serving
                 .local_fallback
                 .and_then(|fallback| self.non_empty("`localFallback`", &fallback)),
@@ -247,6 +249,46 @@ impl Checker<'_> {
             return None;
         }
         Some(text)
+    }
+
+    /// `serving.prefer`: stages and `@aliases`, each once, at least one.
+    fn prefer(&mut self, prefer: Vec<Spanned<Scalar>>) -> Option<Vec<Target>> {
+        let mut targets: Vec<Target> = Vec::with_capacity(prefer.len());
+        let mut valid = true;
+        if prefer.is_empty() {
+            self.error_at(
+                self.origins.name.clone(),
+                "`serving.prefer` is empty",
+                "list the stages and `@aliases` to serve from, in order, or remove `prefer` for the default [Production, Staging]",
+            );
+            return None;
+        }
+        for written in &prefer {
+            let Some(text) = self.text("a `serving.prefer` entry", written) else {
+                valid = false;
+                continue;
+            };
+            match text.parse::<Target>() {
+                Ok(target) if targets.contains(&target) => {
+                    self.error(
+                        written,
+                        format!("`{target}` is listed twice in `serving.prefer`"),
+                        "list each target once",
+                    );
+                    valid = false;
+                }
+                Ok(target) => targets.push(target),
+                Err(problem) => {
+                    self.error(
+                        written,
+                        format!("invalid `serving.prefer` entry: {problem}"),
+                        "write stages as `Production` or `Staging` and aliases as \"@name\" (quoted: YAML reserves a leading `@`)",
+                    );
+                    valid = false;
+                }
+            }
+        }
+        valid.then_some(targets)
     }
 
     fn keep_latest(&mut self, keep: &Spanned<Scalar>) -> Option<u32> {

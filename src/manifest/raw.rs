@@ -158,12 +158,18 @@ pub(crate) struct RawRetention {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "a mapping with `localFallback`"
+    expecting = "a mapping with `prefer` and/or `localFallback`"
 )]
 #[schemars(rename = "Serving")]
 pub(crate) struct RawServing {
-    /// What `mlreg resolve` answers when the registry has no Production or Staging version
-    /// or cannot be reached: a local path or URI.
+    /// The targets `mlreg resolve` tries, in order: stages (`Production`, `Staging`) and
+    /// aliases written `@name` (quote them: `"@champion"`, since YAML reserves a leading
+    /// `@`). Default: `[Production, Staging]`.
+    #[serde(default)]
+    #[schemars(with = "Option<PreferSchema>")]
+    pub prefer: Option<Vec<Spanned<Scalar>>>,
+    /// What `mlreg resolve` answers when no target holds a version or the registry cannot be
+    /// reached: a local path or URI.
     #[serde(default)]
     #[schemars(with = "Option<NonEmptyText>")]
     pub local_fallback: Option<Spanned<Scalar>>,
@@ -531,6 +537,30 @@ impl JsonSchema for NonEmptyText {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "string", "minLength": 1 })
+    }
+}
+
+/// Schema-only stand-in for `serving.prefer`.
+struct PreferSchema;
+
+impl JsonSchema for PreferSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Prefer".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let alias = format!("^@{}", ALIAS_NAME_PATTERN.trim_start_matches('^'));
+        json_schema!({
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": true,
+            "items": {
+                "type": "string",
+                "anyOf": [ { "pattern": STAGE_KEY_PATTERN }, { "pattern": alias } ]
+            }
+        })
     }
 }
 

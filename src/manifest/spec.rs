@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Origin;
 use crate::stage::Stage;
+use crate::target::Target;
 
 /// One registered model as a manifest declares it: its name, what it means, and where
 /// each part is written.
@@ -121,6 +122,20 @@ impl ModelSpec {
     /// The local fallback `mlreg resolve` answers with, if declared.
     pub fn local_fallback(&self) -> Option<&str> {
         self.serving.as_ref()?.local_fallback.as_deref()
+    }
+
+    /// The targets `mlreg resolve` tries, in order: `serving.prefer`, else Production then
+    /// Staging.
+    pub fn serving_targets(&self) -> Vec<Target> {
+        self.serving
+            .as_ref()
+            .and_then(|serving| serving.prefer.clone())
+            .unwrap_or_else(|| {
+                vec![
+                    Target::Stage(Stage::Production),
+                    Target::Stage(Stage::Staging),
+                ]
+            })
     }
 }
 
@@ -230,6 +245,9 @@ pub struct Retention {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Serving {
+    /// The targets `mlreg resolve` tries, in order (default: Production, then Staging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefer: Option<Vec<Target>>,
     /// What `mlreg resolve` answers when the registry cannot say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_fallback: Option<String>,
@@ -419,9 +437,11 @@ pub(crate) mod fixture {
 
         /// Declares `serving.localFallback`.
         pub(crate) fn local_fallback(mut self, fallback: &str) -> Self {
-            self.0.spec.serving = Some(Serving {
-                local_fallback: Some(fallback.to_owned()),
-            });
+            self.0
+                .spec
+                .serving
+                .get_or_insert_with(Serving::default)
+                .local_fallback = Some(fallback.to_owned());
             self
         }
 

@@ -750,3 +750,45 @@ fn the_schema_is_draft_07_and_strict() {
         serde_json::json!([KIND])
     );
 }
+
+#[test]
+fn serving_prefer_lists_stages_and_aliases_once_each() {
+    let dir = Dir::with(&[(
+        "m.yaml",
+        &manifest(
+            "m",
+            "  serving:\n    prefer: [\"@champion\", production]\n    localFallback: models/m",
+        ),
+    )]);
+    let state = dir.load().expect("valid manifest");
+    assert_eq!(
+        state.models["m"].spec.serving_targets(),
+        [
+            crate::target::Target::Alias("champion".into()),
+            crate::target::Target::Stage(Stage::Production)
+        ]
+    );
+    let dir = Dir::with(&[("m.yaml", &manifest("m", "  stages: {}"))]);
+    let state = dir.load().expect("valid manifest");
+    assert_eq!(
+        state.models["m"].spec.serving_targets(),
+        [
+            crate::target::Target::Stage(Stage::Production),
+            crate::target::Target::Stage(Stage::Staging)
+        ]
+    );
+
+    let dir = Dir::with(&[(
+        "m.yaml",
+        &manifest(
+            "m",
+            "  serving:\n    prefer:\n      - \"@latest\"\n      - Staging\n      - staging\n      - Archived",
+        ),
+    )]);
+    let file = dir.file("m.yaml");
+    let errors = dir.errors();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert_at(&errors[0], &file, 8, 9, "invalid alias `@latest`");
+    assert_at(&errors[1], &file, 10, 9, "`Staging` is listed twice");
+    assert_at(&errors[2], &file, 11, 9, "Archived cannot be a target");
+}
