@@ -114,3 +114,35 @@ async fn export(
     ));
     Ok(ExitStatus::Success)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::fake::FakeRegistry;
+    use crate::stage::Stage;
+
+    #[tokio::test]
+    async fn nothing_is_written_for_an_empty_registry_or_an_unknown_model() {
+        let out = tempfile::tempdir().expect("temp dir");
+        let args = |models: &[&str]| Exported {
+            models: models.iter().map(|name| (*name).to_owned()).collect(),
+            out: out.path().join("desired-state"),
+            force: false,
+        };
+        let registry = FakeRegistry::default();
+        let status = export(&Output::plain(), &registry, &args(&[]))
+            .await
+            .expect("an empty registry is not an error");
+        assert_eq!(status, ExitStatus::Success);
+
+        registry.add_model("known", &[(1, Stage::Production)]);
+        let error = export(&Output::plain(), &registry, &args(&["unknown"]))
+            .await
+            .expect_err("unknown model");
+        assert_eq!(
+            format!("{error:#}"),
+            "model `unknown` does not exist in the registry; nothing was written"
+        );
+        assert!(!out.path().join("desired-state").exists());
+    }
+}
