@@ -6,7 +6,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+# Bold headings only on a terminal (and not under NO_COLOR): a CI log keeps no escape codes.
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  say() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+else
+  say() { printf '\n$ %s\n' "$*" >&2; }
+fi
 
 python="$(scripts/setup-mlflow.sh)"
 cargo build --release --quiet

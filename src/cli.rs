@@ -1,14 +1,20 @@
 //! Command-line definitions (clap derive) and nothing else: the doc comments are the help.
+//!
+//! What clap can check alone (types, stages, durations) is checked here, so it is a usage
+//! error (exit 1); what needs several flags or the environment is [`crate::settings`]' job.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::settings::{self, parse_duration};
+use crate::stage::Stage;
+
 const EXIT_CODES: &str = "\
 Exit codes (Terraform's convention):
   0    success; with --detailed-exitcode: success and no changes
-  1    error
+  1    error, including a command-line usage error
   2    success with changes pending (only with --detailed-exitcode)
   130  interrupted (SIGINT); 143: terminated (SIGTERM)
 
@@ -97,7 +103,7 @@ pub struct DirArgs {
     #[arg(
         long,
         env = "MLREG_DIR",
-        default_value = "desired-state",
+        default_value = settings::DEFAULT_DIR,
         value_name = "DIR"
     )]
     pub dir: PathBuf,
@@ -133,7 +139,7 @@ pub struct ReconcileArgs {
     #[arg(long, env = "MLREG_MAX_CHANGES", value_name = "N")]
     pub max_changes: Option<usize>,
     /// How many models to apply at once (one write at a time per model).
-    #[arg(long, env = "MLREG_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "MLREG_CONCURRENCY", default_value_t = settings::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// Do not tag transitioned versions with `mlreg.transition`.
     #[arg(long)]
@@ -147,10 +153,10 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub dir: DirArgs,
     /// Resync against the registry this often (with jitter).
-    #[arg(long, env = "MLREG_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "MLREG_INTERVAL", default_value = settings::DEFAULT_INTERVAL_ARG, value_parser = parse_duration)]
     pub interval: Duration,
     /// Address of the health, readiness, metrics and status endpoints.
-    #[arg(long, env = "MLREG_LISTEN", default_value = "127.0.0.1:9464")]
+    #[arg(long, env = "MLREG_LISTEN", default_value_t = settings::DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
     /// Revert drift found in the registry (otherwise it is only reported).
     #[arg(long)]
@@ -196,10 +202,10 @@ pub struct PromoteArgs {
     pub model: String,
     /// The stage whose version(s) move.
     #[arg(long, default_value = "Staging")]
-    pub from: String,
+    pub from: Stage,
     /// The stage they move to.
     #[arg(long, default_value = "Production")]
-    pub to: String,
+    pub to: Stage,
     /// The desired-state directory.
     #[command(flatten)]
     pub dir: DirArgs,
@@ -216,7 +222,7 @@ pub struct SetStageArgs {
     /// The version number.
     pub version: u64,
     /// Staging, Production, or Archived/None to take the version out of `stages`.
-    pub stage: String,
+    pub stage: Stage,
     /// The desired-state directory.
     #[command(flatten)]
     pub dir: DirArgs,
@@ -235,7 +241,7 @@ pub struct ExportArgs {
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
     /// Directory to write manifests into.
-    #[arg(long, default_value = "desired-state")]
+    #[arg(long, default_value = settings::DEFAULT_DIR)]
     pub out: PathBuf,
     /// Overwrite existing files.
     #[arg(long)]
@@ -247,9 +253,9 @@ pub struct ExportArgs {
 pub struct ResolveArgs {
     /// The registered model.
     pub model: String,
-    /// The preferred stage.
+    /// The preferred stage: Production or Staging.
     #[arg(long, default_value = "Production")]
-    pub stage: String,
+    pub stage: Stage,
     /// The desired-state directory (for the local fallback).
     #[command(flatten)]
     pub dir: DirArgs,
@@ -305,33 +311,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses `90s`, `5m`, `1h`, `250ms` or a bare number of seconds.
-pub fn parse_duration(input: &str) -> Result<Duration, String> {
-    let input = input.trim();
-    let split = input
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(input.len());
-    let (number, unit) = input.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{input}` is not a duration (examples: 250ms, 30s, 5m, 1h)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m or h)"
-            ));
-        }
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("`{input}` is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,15 +319,5 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
     }
 }

@@ -13,11 +13,17 @@
 //!   I/O, no clock.
 //! - [`apply`]: executes a plan through a registry, one write at a time per model and
 //!   several models at once, then verifies; returns a report and never prints.
-//! - [`render`]: plans, reports and tables as text, JSON or Markdown into any `Write`.
-//! - [`daemon`]: `mlreg watch`: the watch/resync loop, debounce, HTTP endpoints, metrics,
-//!   two-stage shutdown.
+//! - [`resolve`]: the serving resolution policy of `mlreg resolve`, pure over what the
+//!   registry said and what the manifest declares.
+//! - [`render`]: plans, reports, tables and resolutions as text, JSON or Markdown into any
+//!   `Write`; [`output`] is the one way to the process's streams (color decided once,
+//!   control characters escaped).
+//! - [`daemon`]: `mlreg watch`: the watch/resync loop, debounce, HTTP endpoints, metrics;
+//!   [`shutdown`] holds the two-stage shutdown of the daemon and of one-shot commands, and
+//!   [`git`] the commit recorded in audit tags.
 //! - [`commands`]: one function per subcommand, glue only; [`cli`] declares the command
-//!   line and [`exit`] the exit codes.
+//!   line, [`settings`] validates it with the environment before any network I/O, and
+//!   [`exit`] names the exit codes.
 
 pub mod apply;
 pub mod cli;
@@ -25,16 +31,41 @@ pub mod commands;
 pub mod daemon;
 pub mod diagnostic;
 pub mod exit;
+pub mod git;
 pub mod manifest;
+pub mod output;
 pub mod plan;
 pub mod registry;
 pub mod render;
+pub mod resolve;
+pub mod settings;
+pub mod shutdown;
 pub mod stage;
 pub mod target;
 
 pub use exit::ExitStatus;
 
-/// Runs the parsed command line to completion and says how it ended.
-pub async fn run(cli: cli::Cli) -> anyhow::Result<ExitStatus> {
-    commands::run(cli).await
+/// Turns the parsed command line into validated settings and the output every command
+/// prints through, and installs logging; no network I/O. On an invalid combination of
+/// arguments, says why on stderr and returns the exit status.
+pub fn prepare(cli: cli::Cli) -> Result<(settings::Settings, output::Output), ExitStatus> {
+    let env = |name: &str| std::env::var(name).ok();
+    let cwd = std::env::current_dir().ok();
+    let global = settings::GlobalSettings::new(&cli, &env);
+    // Color is decided once, before anything is printed, even a settings error.
+    let output = output::Output::new(&global);
+    output.install_logging(&global.log);
+    match settings::CommandSettings::new(cli, &env, cwd.as_deref()) {
+        Ok(command) => Ok((settings::Settings { global, command }, output)),
+        Err(error) => {
+            output.message(format_args!("error: {error}"));
+            Err(ExitStatus::Failure)
+        }
+    }
+}
+
+/// Runs the command to completion and says how it ended: an error is reported on stderr
+/// (exit 1), except a closed stdout pipe (`mlreg plan | head`), which is a success.
+pub async fn run(settings: settings::Settings, output: &output::Output) -> ExitStatus {
+    commands::finish(commands::run(settings, output).await, output)
 }

@@ -1,4 +1,4 @@
-//! The `mlreg` binary: parse arguments, set up logging, build the runtime, run, exit.
+//! The `mlreg` binary: parse arguments, validate them, build the runtime, run, exit.
 
 use std::process::ExitCode;
 
@@ -7,26 +7,30 @@ use mlreg::cli::Cli;
 use mlreg::exit::ExitStatus;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    mlreg::commands::init_logging_for(&cli);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help and version on stdout, usage errors on stderr; nothing more
+            // can be done if that fails.
+            let _ = error.print();
+            return ExitStatus::of_usage_error(&error).into();
+        }
+    };
+    let (settings, output) = match mlreg::prepare(cli) {
+        Ok(prepared) => prepared,
+        Err(status) => return status.into(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            output.message(format_args!(
+                "error: cannot start the async runtime: {error}"
+            ));
             return ExitStatus::Failure.into();
         }
     };
-    let status = match runtime.block_on(mlreg::run(cli)) {
-        Ok(status) => status,
-        // `mlreg plan | head` closing the pipe early is not a failure.
-        Err(error) if mlreg::commands::is_broken_pipe(&error) => ExitStatus::Success,
-        Err(error) => {
-            mlreg::commands::report_error(&error);
-            ExitStatus::Failure
-        }
-    };
-    status.into()
+    runtime.block_on(mlreg::run(settings, &output)).into()
 }

@@ -5,21 +5,42 @@
 //! before any is written; existing files are never overwritten without `--force`.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write as _};
 
 use anyhow::Context as _;
 
-use crate::cli::ExportArgs;
 use crate::exit::ExitStatus;
 use crate::manifest;
 use crate::manifest::export::{self, manifest_text};
+use crate::output::Output;
 use crate::registry::{ObservedModel, Registry};
+use crate::settings::ExportSettings;
 
-use super::Context;
+use super::client;
 
 /// Writes the manifests.
-pub async fn run(context: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
-    let client = context.client()?;
+pub async fn run(output: &Output, settings: ExportSettings) -> anyhow::Result<ExitStatus> {
+    let client = client(settings.registry)?;
+    let args = Exported {
+        models: settings.models,
+        out: settings.out,
+        force: settings.force,
+    };
+    export(output, &client, &args).await
+}
+
+/// What to export, and where.
+struct Exported {
+    models: Vec<String>,
+    out: std::path::PathBuf,
+    force: bool,
+}
+
+/// Reads the models from `client` and writes their manifests.
+async fn export(
+    output: &Output,
+    client: &impl Registry,
+    args: &Exported,
+) -> anyhow::Result<ExitStatus> {
     let models: BTreeMap<String, ObservedModel> = if args.models.is_empty() {
         client
             .snapshot()
@@ -41,7 +62,7 @@ pub async fn run(context: &Context, args: &ExportArgs) -> anyhow::Result<ExitSta
         models
     };
     if models.is_empty() {
-        eprintln!("The registry holds no registered model: nothing to export.");
+        output.message("The registry holds no registered model: nothing to export.");
         return Ok(ExitStatus::Success);
     }
 
@@ -78,24 +99,54 @@ pub async fn run(context: &Context, args: &ExportArgs) -> anyhow::Result<ExitSta
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut stdout = io::stdout().lock();
     for (name, path, renamed, text) in &files {
         manifest::write_file_atomically(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if *renamed {
-            eprintln!(
+            output.message(format_args!(
                 "note: model `{name}` is written to {}: its name is not a safe file name as it is",
                 path.display()
-            );
+            ));
         }
-        writeln!(stdout, "{}", path.display())?;
+        output.line(path.display())?;
     }
-    stdout.flush()?;
-    eprintln!(
+    output.message(format_args!(
         "Exported {} model(s) to {}. `mlreg plan --dir {}` should show no change; add `retention` on purpose if you want old versions archived.",
         files.len(),
         args.out.display(),
         args.out.display()
-    );
+    ));
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::fake::FakeRegistry;
+    use crate::stage::Stage;
+
+    #[tokio::test]
+    async fn nothing_is_written_for_an_empty_registry_or_an_unknown_model() {
+        let out = tempfile::tempdir().expect("temp dir");
+        let args = |models: &[&str]| Exported {
+            models: models.iter().map(|name| (*name).to_owned()).collect(),
+            out: out.path().join("desired-state"),
+            force: false,
+        };
+        let registry = FakeRegistry::default();
+        let status = export(&Output::plain(), &registry, &args(&[]))
+            .await
+            .expect("an empty registry is not an error");
+        assert_eq!(status, ExitStatus::Success);
+
+        registry.add_model("known", &[(1, Stage::Production)]);
+        let error = export(&Output::plain(), &registry, &args(&["unknown"]))
+            .await
+            .expect_err("unknown model");
+        assert_eq!(
+            format!("{error:#}"),
+            "model `unknown` does not exist in the registry; nothing was written"
+        );
+        assert!(!out.path().join("desired-state").exists());
+    }
 }

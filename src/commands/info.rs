@@ -3,28 +3,48 @@
 
 use std::io::Write as _;
 
-use crate::cli::{InfoArgs, TableOutput};
+use crate::cli::TableOutput;
 use crate::exit::ExitStatus;
 use crate::manifest::{self, DesiredModel};
+use crate::output::Output;
 use crate::plan;
 use crate::registry::ObservedModel;
 use crate::render::table::{self, Management, ModelInfo};
+use crate::settings::InfoSettings;
 
-use super::Context;
-use super::versions::{now_ms, read_model};
+use super::{client, now_ms, read_model};
 
 /// Summarizes a model.
-pub async fn run(context: &Context, args: &InfoArgs) -> anyhow::Result<ExitStatus> {
-    let client = context.client()?;
-    let model = read_model(&client, &args.model).await?;
-    let (management, desired) = management(&args.dir.dir, &args.model);
+pub async fn run(output: &Output, settings: InfoSettings) -> anyhow::Result<ExitStatus> {
+    let client = client(settings.registry)?;
+    let location = client.base_url().to_string();
+    let model = read_model(&client, &location, &settings.model).await?;
+    summarize(
+        output,
+        &settings.model,
+        &model,
+        &settings.dir,
+        settings.output,
+    )
+}
+
+/// Prints the summary of `model` (asked for as `name`), as read, with the manifests under
+/// `dir`.
+fn summarize(
+    output: &Output,
+    name: &str,
+    model: &ObservedModel,
+    dir: &std::path::Path,
+    format: TableOutput,
+) -> anyhow::Result<ExitStatus> {
+    let (management, desired) = management(dir, name);
     let info = ModelInfo {
-        model: &model,
+        model,
         management,
-        drift: drift_summary(desired.as_ref(), &model),
+        drift: drift_summary(desired.as_ref(), model),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
+    let mut stdout = output.stdout();
+    match format {
         TableOutput::Table => table::write_info_text(&mut stdout, &info, now_ms())?,
         TableOutput::Json => table::write_info_json(&mut stdout, &info)?,
     }

@@ -1,6 +1,8 @@
 //! One function per subcommand, each glue only: load, observe, plan, render or apply.
 //!
-//! Data goes to stdout; logs, progress and errors go to stderr.
+//! Each receives its validated settings ([`crate::settings`]) and the [`Output`] it prints
+//! through: data to stdout, notes, warnings and errors to stderr. The registry is taken
+//! through the [`Registry`] trait where the logic can then be tested against the fake.
 
 mod completions;
 mod export;
@@ -10,69 +12,30 @@ mod reconcile;
 mod resolve;
 mod schema;
 mod set_stage;
-pub mod signals;
 mod validate;
 mod versions;
 mod watch;
 
-use std::io::{self, IsTerminal};
+use std::io;
 
 use anyhow::Context as _;
-use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
 use crate::exit::ExitStatus;
-use crate::registry::RegistryConfig;
+use crate::output::Output;
 use crate::registry::mlflow::MlflowClient;
+use crate::registry::{Registry, RegistryConfig};
+use crate::settings::{CommandSettings, RegistrySettings, Settings};
 
-/// What every subcommand may need besides its own arguments.
-#[derive(Debug, Clone)]
-pub struct Context {
-    /// The global options.
-    pub global: GlobalArgs,
-    /// Whether to color stdout.
-    pub color_stdout: bool,
-    /// Whether to color stderr.
-    pub color_stderr: bool,
-}
-
-impl Context {
-    /// Builds the context from the global options and the environment.
-    pub fn new(global: GlobalArgs) -> Self {
-        let color_for = |is_terminal: bool| match global.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
-            }
-        };
-        Context {
-            color_stdout: color_for(io::stdout().is_terminal()),
-            color_stderr: color_for(io::stderr().is_terminal()),
-            global,
-        }
-    }
-
-    /// The registry configuration from `--registry-uri` and the `MLFLOW_TRACKING_*` variables.
-    pub fn registry_config(&self) -> anyhow::Result<RegistryConfig> {
-        let mut config = RegistryConfig::from_env(self.global.registry_uri.as_deref(), |name| {
-            std::env::var(name).ok()
-        })?;
-        config.request_timeout = self.global.request_timeout;
-        Ok(config)
-    }
-
-    /// A registry client.
-    pub fn client(&self) -> anyhow::Result<MlflowClient> {
-        let config = self.registry_config()?;
-        MlflowClient::new(config).context("cannot set up the registry client")
-    }
+/// A registry client from the settings, or the configuration error as it reads today.
+pub fn client(registry: RegistrySettings) -> anyhow::Result<MlflowClient> {
+    let config: RegistryConfig = registry?;
+    MlflowClient::new(config).context("cannot set up the registry client")
 }
 
 /// Loads the manifests under `dir`; `None` after rendering every problem on stderr followed
 /// by `consequence` ("Nothing was applied", "Nothing was edited") and how to check offline.
 pub fn load_manifests(
-    context: &Context,
+    output: &Output,
     dir: &std::path::Path,
     consequence: &str,
 ) -> anyhow::Result<Option<crate::manifest::DesiredState>> {
@@ -80,93 +43,48 @@ pub fn load_manifests(
         Ok(desired) => Ok(Some(desired)),
         Err(error) => {
             crate::diagnostic::render(
-                &mut io::stderr().lock(),
+                &mut output.stderr(),
                 &error.diagnostics,
                 &error.sources,
-                context.color_stderr,
+                output.color_stderr(),
             )?;
-            eprintln!(
+            output.message(format_args!(
                 "{consequence}: fix the manifests first (`mlreg validate` checks them offline)."
-            );
+            ));
             Ok(None)
         }
     }
 }
 
 /// Runs one subcommand.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let context = Context::new(cli.global);
-    match cli.command {
-        Command::Validate(args) => validate::run(&context, &args),
-        Command::Schema => schema::run(),
-        Command::Completions(args) => completions::run(&args),
-        Command::Versions(args) => versions::run(&context, &args).await,
-        Command::Info(args) => info::run(&context, &args).await,
-        Command::Plan(args) => {
-            let args = crate::cli::ReconcileArgs {
-                plan: args,
-                dry_run: true,
-                max_changes: None,
-                concurrency: 8,
-                no_annotate: false,
-            };
-            reconcile::run(&context, &args).await
+pub async fn run(settings: Settings, output: &Output) -> anyhow::Result<ExitStatus> {
+    match settings.command {
+        CommandSettings::Validate(settings) => validate::run(output, &settings),
+        CommandSettings::Schema => schema::run(output),
+        CommandSettings::Completions(shell) => completions::run(output, shell),
+        CommandSettings::Versions(settings) => versions::run(output, settings).await,
+        CommandSettings::Info(settings) => info::run(output, settings).await,
+        CommandSettings::Reconcile(settings) => reconcile::run(output, settings).await,
+        CommandSettings::Watch(settings) => watch::run(settings).await,
+        CommandSettings::Promote(settings) => promote::run(output, &settings),
+        CommandSettings::SetStage(settings) => set_stage::run(output, &settings),
+        CommandSettings::Export(settings) => export::run(output, settings).await,
+        CommandSettings::Resolve(settings) => resolve::run(output, settings).await,
+    }
+}
+
+/// The exit status of a command's result: an error is reported on stderr as its chain
+/// (`error: outer: inner: root`) and fails, except a broken pipe on stdout, which ends a
+/// command successfully (`mlreg plan | head` is not an error).
+pub fn finish(result: anyhow::Result<ExitStatus>, output: &Output) -> ExitStatus {
+    match result {
+        Ok(status) => status,
+        Err(error) if is_broken_pipe(&error) => ExitStatus::Success,
+        Err(error) => {
+            output.message(format_args!("error: {error:#}"));
+            ExitStatus::Failure
         }
-        Command::Reconcile(args) => reconcile::run(&context, &args).await,
-        Command::Watch(args) => watch::run(&context, &args).await,
-        Command::Promote(args) => promote::run(&context, &args),
-        Command::SetStage(args) => set_stage::run(&context, &args),
-        Command::Export(args) => export::run(&context, &args).await,
-        Command::Resolve(args) => resolve::run(&context, &args).await,
     }
-}
-
-/// Installs the tracing subscriber on stderr: `RUST_LOG` if set, else from `-v`. Without
-/// `-v`, commands log warnings only, while the daemon (`watch`) logs at `info`, as a
-/// long-running service is expected to.
-pub fn init_logging_for(cli: &Cli) {
-    let quiet = if matches!(cli.command, Command::Watch(_)) {
-        "info"
-    } else {
-        "warn"
-    };
-    install_logging(&cli.global, quiet);
-}
-
-/// Installs the subscriber; `quiet` is the level without `-v`.
-fn install_logging(global: &GlobalArgs, quiet: &str) {
-    let default = match global.verbose {
-        0 => quiet,
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{default},hyper=warn,reqwest=warn,rustls=warn,h2=warn"
-        ))
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_target(false);
-    let result = match global.log_format {
-        LogFormat::Text => builder
-            .with_ansi(io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-    // A second initialisation (tests) keeps the first subscriber.
-    drop(result);
-}
-
-/// Prints an error chain on stderr (`error: outer: inner: root`). A broken pipe on stdout is
-/// not reported: `mlreg plan | head` is not an error.
-pub fn report_error(error: &anyhow::Error) {
-    if is_broken_pipe(error) {
-        return;
-    }
-    eprintln!("error: {error:#}");
 }
 
 /// Whether the error is a broken pipe on output, which ends a command successfully.
@@ -176,4 +94,26 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Reads one model; a model the registry does not hold is an error that says where it
+/// looked (`location`, the registry's address).
+pub(crate) async fn read_model(
+    registry: &impl Registry,
+    location: &str,
+    name: &str,
+) -> anyhow::Result<crate::registry::ObservedModel> {
+    registry
+        .model(name)
+        .await
+        .with_context(|| format!("cannot read model `{name}` from the registry"))?
+        .with_context(|| format!("model `{name}` does not exist in the registry at {location}"))
+}
+
+/// Now, in milliseconds since the epoch (MLflow's unit).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
 }

@@ -5,41 +5,34 @@
 //! finishing one (diff, dry run, atomic write, notes).
 
 use std::collections::BTreeSet;
-use std::io::{self, Write as _};
+use std::io::Write as _;
 
-use anyhow::Context as _;
-
-use crate::cli::PromoteArgs;
 use crate::exit::ExitStatus;
 use crate::manifest::DesiredState;
 use crate::manifest::edit::{self, EditOutcome, StageChange};
+use crate::output::Output;
 use crate::render::diff;
-use crate::stage::Stage;
+use crate::settings::PromoteSettings;
 
-use super::{Context, load_manifests};
+use super::load_manifests;
 
 /// Moves the versions of `--from` to `--to` in MODEL's manifest.
-pub fn run(context: &Context, args: &PromoteArgs) -> anyhow::Result<ExitStatus> {
-    let from = stage_argument("--from", &args.from)?;
-    let to = stage_argument("--to", &args.to)?;
-    let Some(desired) = load_manifests(context, &args.dir.dir, "Nothing was edited")? else {
+pub fn run(output: &Output, settings: &PromoteSettings) -> anyhow::Result<ExitStatus> {
+    let Some(desired) = load_manifests(output, &settings.dir, "Nothing was edited")? else {
         return Ok(ExitStatus::Failure);
     };
-    let outcome = edit::edit_stages(&desired, &args.model, &StageChange::Promote { from, to })?;
-    finish(context, &desired, &args.model, outcome, args.dry_run)
-}
-
-/// Parses a stage given on the command line (any case).
-pub(super) fn stage_argument(flag: &str, value: &str) -> anyhow::Result<Stage> {
-    value
-        .parse::<Stage>()
-        .with_context(|| format!("invalid {flag}"))
+    let change = StageChange::Promote {
+        from: settings.from,
+        to: settings.to,
+    };
+    let outcome = edit::edit_stages(&desired, &settings.model, &change)?;
+    finish(output, &desired, &settings.model, outcome, settings.dry_run)
 }
 
 /// Prints the diff of a verified edit on stdout and, unless `dry_run`, writes the file;
 /// says on stderr what happened.
 pub(super) fn finish(
-    context: &Context,
+    output: &Output,
     desired: &DesiredState,
     model: &str,
     outcome: EditOutcome,
@@ -47,7 +40,7 @@ pub(super) fn finish(
 ) -> anyhow::Result<ExitStatus> {
     let edit = match outcome {
         EditOutcome::Unchanged(why) => {
-            eprintln!("{model}: {why}; nothing to change.");
+            output.message(format_args!("{model}: {why}; nothing to change."));
             return Ok(ExitStatus::Success);
         }
         EditOutcome::Edited(edit) => edit,
@@ -59,26 +52,26 @@ pub(super) fn finish(
         .unwrap_or(&edit.file)
         .display()
         .to_string();
-    let mut stdout = io::stdout().lock();
+    let mut stdout = output.stdout();
     diff::write_unified(
         &mut stdout,
         &label,
         &edit.before,
         &edit.after,
-        context.color_stdout,
+        output.color_stdout(),
     )?;
     stdout.flush()?;
     drop(stdout);
 
     if dry_run {
-        eprintln!("Dry run: {label} was not written.");
+        output.message(format_args!("Dry run: {label} was not written."));
     } else {
         edit::write_atomically(&edit)?;
-        eprintln!(
+        output.message(format_args!(
             "Wrote {label}: {model} now declares {} (was {}).",
             edit::describe(&edit.stages_after),
             edit::describe(&edit.stages_before)
-        );
+        ));
     }
     // Aliases are not moved by a stage edit: say which ones now point outside the stages.
     let after: BTreeSet<u64> = edit.stages_after.values().flatten().copied().collect();
@@ -96,15 +89,15 @@ pub(super) fn finish(
     {
         for (alias, target) in aliases {
             if left.contains(target) {
-                eprintln!(
+                output.message(format_args!(
                     "note: alias `{alias}` still points at version {target}, which no stage declares any more (reconcile archives it); edit `aliases` if the alias should move too."
-                );
+                ));
             }
         }
     }
     if !dry_run {
-        eprintln!(
-            "Next: commit the change and open a pull request; `mlreg plan` shows what `mlreg reconcile` will do."
+        output.message(
+            "Next: commit the change and open a pull request; `mlreg plan` shows what `mlreg reconcile` will do.",
         );
     }
     Ok(ExitStatus::Success)

@@ -3,11 +3,12 @@
 use std::io::Write;
 
 use crate::exit::ExitStatus;
+use crate::output::Output;
 
 /// Prints the schema on stdout, exactly as committed in `docs/mlreg.schema.json`.
-pub fn run() -> anyhow::Result<ExitStatus> {
+pub fn run(output: &Output) -> anyhow::Result<ExitStatus> {
     let text = crate::manifest::schema::json_schema_text();
     // An `io::Error` (not a serde_json one), so that `mlreg schema | head` ends quietly.
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    output.stdout().write_all(text.as_bytes())?;
     Ok(ExitStatus::Success)
 }

@@ -2,18 +2,18 @@
 //! VERSION in STAGE (Staging or Production), or to take it out of `stages` (Archived or
 //! None); print the diff, write the file.
 
-use crate::cli::SetStageArgs;
 use crate::exit::ExitStatus;
 use crate::manifest::edit::{self, StageChange};
+use crate::output::Output;
+use crate::settings::SetStageSettings;
 use crate::stage::Stage;
 
-use super::Context;
 use super::load_manifests;
-use super::promote::{finish, stage_argument};
+use super::promote::finish;
 
 /// Places (or removes) one version in MODEL's manifest.
-pub fn run(context: &Context, args: &SetStageArgs) -> anyhow::Result<ExitStatus> {
-    let stage = stage_argument("STAGE", &args.stage)?;
+pub fn run(output: &Output, args: &SetStageSettings) -> anyhow::Result<ExitStatus> {
+    let stage = args.stage;
     let change = match stage {
         Stage::Staging | Stage::Production => StageChange::Place {
             version: args.version,
@@ -24,9 +24,9 @@ pub fn run(context: &Context, args: &SetStageArgs) -> anyhow::Result<ExitStatus>
             version: args.version,
         },
     };
-    let Some(desired) = load_manifests(context, &args.dir.dir, "Nothing was edited")? else {
+    let Some(desired) = load_manifests(output, &args.dir, "Nothing was edited")? else {
         return Ok(ExitStatus::Failure);
     };
     let outcome = edit::edit_stages(&desired, &args.model, &change)?;
-    finish(context, &desired, &args.model, outcome, args.dry_run)
+    finish(output, &desired, &args.model, outcome, args.dry_run)
 }

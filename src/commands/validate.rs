@@ -2,31 +2,27 @@
 //! problem with file, line and column, exit 1 if there is any.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 
-use crate::cli::DirArgs;
 use crate::exit::ExitStatus;
 use crate::manifest;
-
-use super::Context;
+use crate::output::Output;
+use crate::settings::DirSettings;
 
 /// Validates the manifests offline.
-pub fn run(context: &Context, args: &DirArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(output: &Output, args: &DirSettings) -> anyhow::Result<ExitStatus> {
     match manifest::load_dir(&args.dir) {
         Ok(desired) => {
             let files: BTreeSet<_> = desired.models.values().map(|model| model.file()).collect();
             let names: Vec<&str> = desired.models.keys().map(String::as_str).collect();
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", summary(&names, files.len()))?;
+            output.line(summary(&names, files.len()))?;
             Ok(ExitStatus::Success)
         }
         Err(error) => {
-            let mut err = std::io::stderr().lock();
             crate::diagnostic::render(
-                &mut err,
+                &mut output.stderr(),
                 &error.diagnostics,
                 &error.sources,
-                context.color_stderr,
+                output.color_stderr(),
             )?;
             Ok(ExitStatus::Failure)
         }

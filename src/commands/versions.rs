@@ -3,21 +3,33 @@
 
 use std::io::Write as _;
 
-use anyhow::Context as _;
-
-use crate::cli::{TableOutput, VersionsArgs};
+use crate::cli::TableOutput;
 use crate::exit::ExitStatus;
-use crate::registry::Registry as _;
+use crate::output::Output;
+use crate::registry::Registry;
 use crate::render::table;
+use crate::settings::VersionsSettings;
 
-use super::Context;
+use super::{client, now_ms, read_model};
 
 /// Lists a model's versions.
-pub async fn run(context: &Context, args: &VersionsArgs) -> anyhow::Result<ExitStatus> {
-    let client = context.client()?;
-    let model = read_model(&client, &args.model).await?;
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
+pub async fn run(output: &Output, settings: VersionsSettings) -> anyhow::Result<ExitStatus> {
+    let client = client(settings.registry)?;
+    let location = client.base_url().to_string();
+    list(output, &client, &location, &settings.model, settings.output).await
+}
+
+/// Reads `model` from `registry` (at `location`) and prints its versions.
+async fn list(
+    output: &Output,
+    registry: &impl Registry,
+    location: &str,
+    model: &str,
+    format: TableOutput,
+) -> anyhow::Result<ExitStatus> {
+    let model = read_model(registry, location, model).await?;
+    let mut stdout = output.stdout();
+    match format {
         TableOutput::Table => table::write_versions_table(&mut stdout, &model, now_ms())?,
         TableOutput::Json => table::write_versions_json(&mut stdout, &model)?,
     }
@@ -25,28 +37,28 @@ pub async fn run(context: &Context, args: &VersionsArgs) -> anyhow::Result<ExitS
     Ok(ExitStatus::Success)
 }
 
-/// Reads one model; a model the registry does not hold is an error that says where it
-/// looked.
-pub(super) async fn read_model(
-    client: &crate::registry::mlflow::MlflowClient,
-    name: &str,
-) -> anyhow::Result<crate::registry::ObservedModel> {
-    client
-        .model(name)
-        .await
-        .with_context(|| format!("cannot read model `{name}` from the registry"))?
-        .with_context(|| {
-            format!(
-                "model `{name}` does not exist in the registry at {}",
-                client.base_url()
-            )
-        })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::fake::FakeRegistry;
+    use crate::stage::Stage;
 
-/// Now, in milliseconds since the epoch (MLflow's unit).
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
+    #[tokio::test]
+    async fn an_unknown_model_says_where_it_was_looked_for() {
+        let registry = FakeRegistry::default();
+        registry.add_model("known", &[(1, Stage::Production)]);
+        let error = list(
+            &Output::plain(),
+            &registry,
+            "http://registry.test/",
+            "unknown",
+            TableOutput::Json,
+        )
+        .await
+        .expect_err("no such model");
+        assert_eq!(
+            format!("{error:#}"),
+            "model `unknown` does not exist in the registry at http://registry.test/"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! The loop `select!`s over three things, and runs at most one reconcile at a time (so two
 //! applies never overlap):
 //!
-//! - **shutdown** ([`shutdown`]): the first SIGINT/SIGTERM ends the loop once the apply in
+//! - **shutdown** ([`crate::shutdown`]): the first SIGINT/SIGTERM ends the loop once the apply in
 //!   flight, if any, has finished; a second aborts that apply;
 //! - **a batch of filesystem events** ([`watcher`] feeds a bounded channel, [`debounce`]
 //!   turns a burst into one batch): the manifests are read again; if they are invalid, every
@@ -27,7 +27,6 @@ pub mod http;
 pub mod metrics;
 pub mod reconciler;
 pub mod schedule;
-pub mod shutdown;
 pub mod status;
 pub mod watcher;
 
@@ -48,8 +47,8 @@ use crate::exit::ExitStatus;
 use crate::manifest::{self, DesiredState, ModelSpec};
 use crate::registry::Registry;
 
+pub use crate::shutdown::Daemon as Shutdown;
 pub use metrics::Metrics;
-pub use shutdown::Shutdown;
 
 use debounce::Window;
 use reconciler::{Reconciler, Settings, Verdict};
@@ -97,13 +96,13 @@ impl Config {
     pub fn new(dir: PathBuf) -> Self {
         Config {
             dir,
-            interval: Duration::from_secs(60),
-            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            interval: crate::settings::DEFAULT_INTERVAL,
+            listen: crate::settings::DEFAULT_LISTEN,
             self_heal: false,
             max_changes: None,
             poll: None,
             annotate: true,
-            concurrency: 8,
+            concurrency: usize::from(crate::settings::DEFAULT_CONCURRENCY),
             debounce: Window::default(),
         }
     }

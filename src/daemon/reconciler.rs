@@ -473,20 +473,7 @@ pub fn log_diagnostic(diagnostic: &Diagnostic) {
 /// The commit of the manifests' git checkout, when there is one (for the audit tag). Read
 /// at every apply, since a git-sync sidecar moves it.
 async fn git_commit(dir: &std::path::Path) -> Option<String> {
-    let output = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .await
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (!commit.is_empty()).then_some(commit)
+    crate::git::head_commit(dir).await
 }
 
 #[cfg(test)]

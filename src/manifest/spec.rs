@@ -342,7 +342,7 @@ pub fn to_yaml(name: &str, spec: &ModelSpec) -> Result<String, WriteError> {
 pub(crate) mod fixture {
     use std::collections::BTreeMap;
 
-    use super::{DesiredModel, ModelSpec, Origins, Retention, Serving, Stages, VersionSpec};
+    use super::{DesiredModel, ModelSpec, Origins, Retention, Stages, VersionSpec};
     use crate::diagnostic::Origin;
     use crate::manifest::DesiredState;
     use crate::stage::Stage;
@@ -432,16 +432,6 @@ pub(crate) mod fixture {
         /// Declares `retention.keepLatest`.
         pub(crate) fn keep_latest(mut self, keep_latest: u32) -> Self {
             self.0.spec.retention = Some(Retention { keep_latest });
-            self
-        }
-
-        /// Declares `serving.localFallback`.
-        pub(crate) fn local_fallback(mut self, fallback: &str) -> Self {
-            self.0
-                .spec
-                .serving
-                .get_or_insert_with(Serving::default)
-                .local_fallback = Some(fallback.to_owned());
             self
         }
 

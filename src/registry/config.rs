@@ -154,7 +154,7 @@ impl RegistryConfig {
         let backoff = |name: &str, default: Duration| -> Result<Duration> {
             match non_empty(name) {
                 None => Ok(default),
-                Some(value) => crate::cli::parse_duration(&value)
+                Some(value) => crate::settings::parse_duration(&value)
                     .map_err(|error| Error::Config(format!("{name}: {error}"))),
             }
         };

@@ -1,27 +1,11 @@
 //! Rendering: plans, apply reports and tables as text, JSON or Markdown, always into an
 //! `impl Write` (stdout in the binary, a `Vec<u8>` in tests). Nothing here decides whether
-//! to color: callers pass that in (terminal detection and `NO_COLOR` live in `commands`).
+//! to color: callers pass that in (terminal detection and `NO_COLOR` live in
+//! [`crate::output`]).
 
 pub mod diff;
 pub mod plan;
+pub mod resolve;
 pub mod table;
 
-/// `text` with its control characters escaped (`\u{1b}`), for text that comes from the
-/// registry or a manifest: anyone who may create a model or tag a version could otherwise put
-/// a terminal escape sequence into every plan or table printed to a terminal or a CI log.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_debug().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
+pub use crate::output::printable;

@@ -4,7 +4,11 @@
 //! isolate themselves by model-name prefix. Tests that need no server (manifest
 //! validation) never start one.
 
+// Tests may say on stderr what they measured; the lint guards the binary's own output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod bad_input;
+mod cli;
 mod crash;
 mod faults;
 mod lifecycle;

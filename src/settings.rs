@@ -1,0 +1,650 @@
+//! Settings: the parsed command line plus the environment, validated, one value per command.
+//!
+//! clap turns the arguments into a raw [`Cli`] (typed, but unchecked across flags and
+//! without the environment the registry client reads). This module turns that into the
+//! [`Settings`] the commands run with, before any network I/O, so that an argument error
+//! never waits on (or reaches) the registry — ripgrep's `lowargs` → `hiargs` step, uv's
+//! `settings.rs`. The defaults that several layers need (concurrency, resync interval,
+//! listen address, desired-state directory) are written here once.
+//!
+//! Paths given with `--dir` are normalised here too: a directory under the working
+//! directory is kept relative to it, so that plans, diagnostics and the `mlreg.transition`
+//! audit tag name `desired-state/x.yaml` whether CI passed `--dir desired-state` or an
+//! absolute path into its checkout.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, LogFormat, PlanOutput, TableOutput};
+use crate::daemon;
+use crate::registry::RegistryConfig;
+use crate::stage::Stage;
+
+/// How many models `reconcile` and `watch` apply at once.
+pub const DEFAULT_CONCURRENCY: u16 = 8;
+
+/// The resync interval of `mlreg watch`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// [`DEFAULT_INTERVAL`] as clap shows and parses it (a test keeps the two equal).
+pub const DEFAULT_INTERVAL_ARG: &str = "60s";
+
+/// The shortest `--interval` accepted: a resync reads the whole registry.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where `mlreg watch` serves its health, readiness, metrics and status endpoints:
+/// loopback, because `/status` names every managed model.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 9464));
+
+/// The desired-state directory (`--dir`) and where `export` writes (`--out`).
+pub const DEFAULT_DIR: &str = "desired-state";
+
+/// `resolve` asks the registry with at most this long a wait for a connection...
+const RESOLVE_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// ...this long a wait for one answer...
+const RESOLVE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// ...this many retries of a failed read (an outage must not hold up a serving process)...
+const RESOLVE_MAX_RETRIES: usize = 1;
+/// ...and backoff delays no longer than this.
+const RESOLVE_MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// An argument the command line accepted but the command cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// `watch --interval` below [`MIN_INTERVAL`].
+    #[error("--interval must be at least {}s (got {got:?})", MIN_INTERVAL.as_secs())]
+    IntervalTooShort {
+        /// The interval given.
+        got: Duration,
+    },
+    /// `resolve --stage` naming a stage nothing is served from.
+    #[error("--stage must be Production or Staging, not {stage}")]
+    ServingStage {
+        /// The stage given.
+        stage: Stage,
+    },
+}
+
+/// The registry configuration of a command that talks to a registry: read once from
+/// `--registry-uri`, `--request-timeout` and the `MLFLOW_TRACKING_*` variables.
+///
+/// It stays a `Result` so that each command reports a configuration problem where it always
+/// has: `plan` after checking the manifests, `resolve` as "the registry cannot be asked"
+/// (it then answers from the manifest).
+pub type RegistrySettings = Result<RegistryConfig, crate::registry::Error>;
+
+/// Everything a run needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    /// What every command shares: output and logging.
+    pub global: GlobalSettings,
+    /// The command and its validated options.
+    pub command: CommandSettings,
+}
+
+/// Output and logging, shared by every command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalSettings {
+    /// `--color`.
+    pub color: ColorChoice,
+    /// `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+    pub no_color: bool,
+    /// The tracing filter: `RUST_LOG` when it parses, else one from `-v`.
+    pub log: LogSettings,
+}
+
+/// How the log subscriber on stderr is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `RUST_LOG`, which overrides [`LogSettings::default_filter`] when it is valid.
+    pub rust_log: Option<String>,
+    /// The filter from `-v`: warnings for commands, `info` for the daemon (a long-running
+    /// service is expected to say what it does), more with each `-v`.
+    pub default_filter: String,
+    /// `--log-format`.
+    pub format: LogFormat,
+}
+
+/// One value per subcommand.
+#[derive(Debug)]
+pub enum CommandSettings {
+    /// `validate`.
+    Validate(DirSettings),
+    /// `schema`.
+    Schema,
+    /// `completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `versions MODEL`.
+    Versions(VersionsSettings),
+    /// `info MODEL`.
+    Info(InfoSettings),
+    /// `plan` (a dry-run reconcile) and `reconcile`.
+    Reconcile(ReconcileSettings),
+    /// `watch`.
+    Watch(WatchSettings),
+    /// `promote MODEL`.
+    Promote(PromoteSettings),
+    /// `set-stage MODEL VERSION STAGE`.
+    SetStage(SetStageSettings),
+    /// `export`.
+    Export(ExportSettings),
+    /// `resolve MODEL`.
+    Resolve(ResolveSettings),
+}
+
+/// `validate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirSettings {
+    /// The desired-state directory, relative to the working directory when under it.
+    pub dir: PathBuf,
+}
+
+/// `versions`.
+#[derive(Debug)]
+pub struct VersionsSettings {
+    /// The registry.
+    pub registry: RegistrySettings,
+    /// The registered model.
+    pub model: String,
+    /// Table or JSON.
+    pub output: TableOutput,
+}
+
+/// `info`.
+#[derive(Debug)]
+pub struct InfoSettings {
+    /// The registry.
+    pub registry: RegistrySettings,
+    /// The registered model.
+    pub model: String,
+    /// The desired-state directory (to name the managing manifest and show drift).
+    pub dir: PathBuf,
+    /// Table or JSON.
+    pub output: TableOutput,
+}
+
+/// `plan` and `reconcile`.
+#[derive(Debug)]
+pub struct ReconcileSettings {
+    /// The registry.
+    pub registry: RegistrySettings,
+    /// The desired-state directory.
+    pub dir: PathBuf,
+    /// Only these models (empty: all).
+    pub models: Vec<String>,
+    /// Text, JSON or Markdown.
+    pub output: PlanOutput,
+    /// Exit 2 when changes are pending.
+    pub detailed_exitcode: bool,
+    /// Only show the plan (`plan`, `reconcile --dry-run`).
+    pub dry_run: bool,
+    /// Refuse plans of more changes.
+    pub max_changes: Option<usize>,
+    /// How many models to apply at once (at least 1).
+    pub concurrency: usize,
+    /// Tag transitioned versions with `mlreg.transition`.
+    pub annotate: bool,
+}
+
+/// `watch`.
+#[derive(Debug)]
+pub struct WatchSettings {
+    /// The registry.
+    pub registry: RegistrySettings,
+    /// The daemon's configuration, interval checked.
+    pub config: daemon::Config,
+}
+
+/// `promote`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoteSettings {
+    /// The registered model.
+    pub model: String,
+    /// The stage whose versions move.
+    pub from: Stage,
+    /// The stage they move to.
+    pub to: Stage,
+    /// The desired-state directory.
+    pub dir: PathBuf,
+    /// Print the diff without writing.
+    pub dry_run: bool,
+}
+
+/// `set-stage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetStageSettings {
+    /// The registered model.
+    pub model: String,
+    /// The version number.
+    pub version: u64,
+    /// Where it goes (`None`/`Archived`: out of `stages`).
+    pub stage: Stage,
+    /// Add next to the versions already in the stage.
+    pub keep_existing: bool,
+    /// The desired-state directory.
+    pub dir: PathBuf,
+    /// Print the diff without writing.
+    pub dry_run: bool,
+}
+
+/// `export`.
+#[derive(Debug)]
+pub struct ExportSettings {
+    /// The registry.
+    pub registry: RegistrySettings,
+    /// Only these models (empty: every model).
+    pub models: Vec<String>,
+    /// Where to write, as given.
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    pub force: bool,
+}
+
+/// `resolve`.
+#[derive(Debug)]
+pub struct ResolveSettings {
+    /// The registry, with the short timeouts and the single retry of a serving lookup.
+    pub registry: RegistrySettings,
+    /// The registered model.
+    pub model: String,
+    /// The preferred stage: Production or Staging.
+    pub stage: Stage,
+    /// The desired-state directory (for the manifest's answer and local fallback).
+    pub dir: PathBuf,
+    /// Text or JSON.
+    pub output: TableOutput,
+}
+
+impl Settings {
+    /// Validates `cli` with the process's environment and working directory.
+    pub fn from_process(cli: Cli) -> Result<Self, Error> {
+        let env = |name: &str| std::env::var(name).ok();
+        let cwd = std::env::current_dir().ok();
+        Settings::from_cli(cli, &env, cwd.as_deref())
+    }
+
+    /// Validates `cli`; `env` reads environment variables and `cwd` is the working
+    /// directory (`None` when unknown: paths then stay as given). Does no I/O.
+    pub fn from_cli(
+        cli: Cli,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: Option<&Path>,
+    ) -> Result<Self, Error> {
+        let global = GlobalSettings::new(&cli, env);
+        let command = CommandSettings::new(cli, env, cwd)?;
+        Ok(Settings { global, command })
+    }
+}
+
+impl GlobalSettings {
+    /// Output and logging settings of `cli`; cannot fail, so that even a settings error is
+    /// printed the way the user asked for.
+    pub fn new(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let quiet = if matches!(cli.command, Command::Watch(_)) {
+            "info"
+        } else {
+            "warn"
+        };
+        let level = match cli.global.verbose {
+            0 => quiet,
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        GlobalSettings {
+            color: cli.global.color,
+            no_color: env("NO_COLOR").is_some_and(|value| !value.is_empty()),
+            log: LogSettings {
+                rust_log: env("RUST_LOG"),
+                default_filter: format!("{level},hyper=warn,reqwest=warn,rustls=warn,h2=warn"),
+                format: cli.global.log_format,
+            },
+        }
+    }
+}
+
+impl CommandSettings {
+    /// Validates the subcommand of `cli` (see [`Settings::from_cli`]).
+    pub fn new(
+        cli: Cli,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: Option<&Path>,
+    ) -> Result<Self, Error> {
+        let global = &cli.global;
+        let dir = |dir: PathBuf| relative_to(dir, cwd);
+        Ok(match cli.command {
+            Command::Validate(args) => {
+                CommandSettings::Validate(DirSettings { dir: dir(args.dir) })
+            }
+            Command::Schema => CommandSettings::Schema,
+            Command::Completions(args) => CommandSettings::Completions(args.shell),
+            Command::Versions(args) => CommandSettings::Versions(VersionsSettings {
+                registry: registry(global, env),
+                model: args.model,
+                output: args.output,
+            }),
+            Command::Info(args) => CommandSettings::Info(InfoSettings {
+                registry: registry(global, env),
+                model: args.model,
+                dir: dir(args.dir.dir),
+                output: args.output,
+            }),
+            Command::Plan(args) => CommandSettings::Reconcile(ReconcileSettings {
+                registry: registry(global, env),
+                dir: dir(args.dir.dir),
+                models: args.models,
+                output: args.output,
+                detailed_exitcode: args.detailed_exitcode,
+                dry_run: true,
+                max_changes: None,
+                concurrency: usize::from(DEFAULT_CONCURRENCY),
+                annotate: true,
+            }),
+            Command::Reconcile(args) => CommandSettings::Reconcile(ReconcileSettings {
+                registry: registry(global, env),
+                dir: dir(args.plan.dir.dir),
+                models: args.plan.models,
+                output: args.plan.output,
+                detailed_exitcode: args.plan.detailed_exitcode,
+                dry_run: args.dry_run,
+                max_changes: args.max_changes,
+                concurrency: usize::from(args.concurrency.max(1)),
+                annotate: !args.no_annotate,
+            }),
+            Command::Watch(args) => {
+                if args.interval < MIN_INTERVAL {
+                    return Err(Error::IntervalTooShort { got: args.interval });
+                }
+                let config = daemon::Config {
+                    interval: args.interval,
+                    listen: args.listen,
+                    self_heal: args.self_heal,
+                    max_changes: args.max_changes,
+                    annotate: !args.no_annotate,
+                    ..daemon::Config::new(dir(args.dir.dir))
+                }
+                .with_polling(args.poll);
+                CommandSettings::Watch(WatchSettings {
+                    registry: registry(global, env),
+                    config,
+                })
+            }
+            Command::Promote(args) => CommandSettings::Promote(PromoteSettings {
+                model: args.model,
+                from: args.from,
+                to: args.to,
+                dir: dir(args.dir.dir),
+                dry_run: args.dry_run,
+            }),
+            Command::SetStage(args) => CommandSettings::SetStage(SetStageSettings {
+                model: args.model,
+                version: args.version,
+                stage: args.stage,
+                keep_existing: args.keep_existing,
+                dir: dir(args.dir.dir),
+                dry_run: args.dry_run,
+            }),
+            Command::Export(args) => CommandSettings::Export(ExportSettings {
+                registry: registry(global, env),
+                models: args.models,
+                out: args.out,
+                force: args.force,
+            }),
+            Command::Resolve(args) => {
+                if !args.stage.is_declarable() {
+                    return Err(Error::ServingStage { stage: args.stage });
+                }
+                CommandSettings::Resolve(ResolveSettings {
+                    registry: registry(global, env).map(for_serving),
+                    model: args.model,
+                    stage: args.stage,
+                    dir: dir(args.dir.dir),
+                    output: args.output,
+                })
+            }
+        })
+    }
+}
+
+/// The registry configuration from the global options and the `MLFLOW_TRACKING_*` variables.
+fn registry(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> RegistrySettings {
+    let mut config = RegistryConfig::from_env(global.registry_uri.as_deref(), env)?;
+    config.request_timeout = global.request_timeout;
+    Ok(config)
+}
+
+/// `config` with the short timeouts and single retry of `resolve`: a serving process that
+/// asks at startup must not be held up by a registry outage, since the manifest can answer.
+fn for_serving(mut config: RegistryConfig) -> RegistryConfig {
+    config.max_retries = RESOLVE_MAX_RETRIES;
+    config.connect_timeout = config.connect_timeout.min(RESOLVE_CONNECT_TIMEOUT);
+    config.request_timeout = config.request_timeout.min(RESOLVE_REQUEST_TIMEOUT);
+    config.max_backoff = config.max_backoff.min(RESOLVE_MAX_BACKOFF);
+    config
+}
+
+/// `dir` relative to `cwd` when it lies under it, else as given.
+///
+/// Lexical first (no file system access, so symbolic links inside the checkout keep the
+/// names people wrote); then, for an existing directory, through the canonical path, since
+/// the working directory the OS reports is canonical. `cwd` itself becomes `.`, as with
+/// `--dir .`.
+pub fn relative_to(dir: PathBuf, cwd: Option<&Path>) -> PathBuf {
+    let Some(cwd) = cwd.filter(|_| dir.is_absolute()) else {
+        return dir;
+    };
+    let relative = dir.strip_prefix(cwd).map(Path::to_path_buf).or_else(|_| {
+        std::fs::canonicalize(&dir)
+            .map_err(|_| ())
+            .and_then(|real| {
+                real.strip_prefix(cwd)
+                    .map(Path::to_path_buf)
+                    .map_err(|_| ())
+            })
+    });
+    match relative {
+        Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(relative) => relative,
+        Err(()) => dir,
+    }
+}
+
+/// Parses `90s`, `5m`, `1h`, `250ms` or a bare number of seconds (clap's value parser of
+/// durations, and of the `MLREG_RETRY_*` variables).
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let input = input.trim();
+    let split = input
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(input.len());
+    let (number, unit) = input.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{input}` is not a duration (examples: 250ms, 30s, 5m, 1h)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("`{input}` is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(args: &[&str], env: &[(&str, &str)], cwd: &str) -> Result<Settings, Error> {
+        let cli = Cli::try_parse_from(std::iter::once("mlreg").chain(args.iter().copied()))
+            .expect("the command line parses");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| {
+            env.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        Settings::from_cli(cli, &lookup, Some(Path::new(cwd)))
+    }
+
+    const REGISTRY: (&str, &str) = ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000");
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration(DEFAULT_INTERVAL_ARG), Ok(DEFAULT_INTERVAL));
+    }
+
+    #[test]
+    fn one_concurrency_default_for_plan_reconcile_and_watch() {
+        let concurrency = |args: &[&str]| match settings(args, &[REGISTRY], "/w") {
+            Ok(Settings {
+                command: CommandSettings::Reconcile(reconcile),
+                ..
+            }) => reconcile.concurrency,
+            Ok(Settings {
+                command: CommandSettings::Watch(watch),
+                ..
+            }) => watch.config.concurrency,
+            other => panic!("{other:?}"),
+        };
+        let default = usize::from(DEFAULT_CONCURRENCY);
+        assert_eq!(concurrency(&["plan"]), default);
+        assert_eq!(concurrency(&["reconcile"]), default);
+        assert_eq!(concurrency(&["watch"]), default);
+        assert_eq!(concurrency(&["reconcile", "--concurrency", "3"]), 3);
+    }
+
+    #[test]
+    fn watch_defaults_and_the_shortest_interval() {
+        let Ok(Settings {
+            command: CommandSettings::Watch(watch),
+            global,
+        }) = settings(&["watch"], &[REGISTRY], "/w")
+        else {
+            panic!("watch settings");
+        };
+        assert_eq!(watch.config.interval, DEFAULT_INTERVAL);
+        assert_eq!(watch.config.listen, DEFAULT_LISTEN);
+        assert_eq!(watch.config.dir, PathBuf::from(DEFAULT_DIR));
+        assert!(global.log.default_filter.starts_with("info,"));
+        assert_eq!(
+            settings(&["watch", "--interval", "500ms"], &[REGISTRY], "/w").err(),
+            Some(Error::IntervalTooShort {
+                got: Duration::from_millis(500)
+            })
+        );
+    }
+
+    #[test]
+    fn stages_are_typed_and_resolve_serves_only_declarable_ones() {
+        let Ok(Settings {
+            command: CommandSettings::Promote(promote),
+            ..
+        }) = settings(&["promote", "m", "--to", "production"], &[], "/w")
+        else {
+            panic!("promote settings");
+        };
+        assert_eq!(
+            (promote.from, promote.to),
+            (Stage::Staging, Stage::Production)
+        );
+        assert_eq!(
+            settings(&["resolve", "m", "--stage", "archived"], &[], "/w").err(),
+            Some(Error::ServingStage {
+                stage: Stage::Archived
+            })
+        );
+        // A bad stage is clap's usage error, before any settings.
+        assert!(Cli::try_parse_from(["mlreg", "set-stage", "m", "1", "Canary"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_registry_is_kept_for_the_command_to_report() {
+        let Ok(Settings {
+            command: CommandSettings::Resolve(resolve),
+            ..
+        }) = settings(&["resolve", "m"], &[], "/w")
+        else {
+            panic!("resolve settings");
+        };
+        assert!(resolve.registry.is_err());
+
+        let Ok(Settings {
+            command: CommandSettings::Resolve(resolve),
+            ..
+        }) = settings(&["resolve", "m"], &[REGISTRY], "/w")
+        else {
+            panic!("resolve settings");
+        };
+        let config = resolve.registry.expect("configured");
+        assert_eq!(config.max_retries, RESOLVE_MAX_RETRIES);
+        assert!(config.request_timeout <= RESOLVE_REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn dirs_under_the_working_directory_become_relative() {
+        let cwd = Some(Path::new("/ci/runner/checkout"));
+        assert_eq!(
+            relative_to("/ci/runner/checkout/desired-state".into(), cwd),
+            PathBuf::from("desired-state")
+        );
+        assert_eq!(
+            relative_to("/ci/runner/checkout".into(), cwd),
+            PathBuf::from(".")
+        );
+        assert_eq!(
+            relative_to("/ci/runner/other/desired-state".into(), cwd),
+            PathBuf::from("/ci/runner/other/desired-state")
+        );
+        assert_eq!(
+            relative_to("desired-state".into(), cwd),
+            PathBuf::from("desired-state")
+        );
+        assert_eq!(
+            relative_to("/ci/runner/checkout/x".into(), None),
+            PathBuf::from("/ci/runner/checkout/x")
+        );
+        let Ok(Settings {
+            command: CommandSettings::Validate(validate),
+            ..
+        }) = settings(
+            &["validate", "--dir", "/ci/runner/checkout/desired-state"],
+            &[],
+            "/ci/runner/checkout",
+        )
+        else {
+            panic!("validate settings");
+        };
+        assert_eq!(validate.dir, PathBuf::from("desired-state"));
+    }
+
+    #[test]
+    fn no_color_counts_only_when_set_to_something() {
+        let no_color = |value: &str| {
+            settings(&["schema"], &[("NO_COLOR", value)], "/w")
+                .expect("settings")
+                .global
+                .no_color
+        };
+        assert!(no_color("1"));
+        assert!(!no_color(""));
+    }
+}
