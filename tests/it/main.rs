@@ -6,11 +6,13 @@
 
 mod bad_input;
 mod crash;
+mod diagnostics;
 mod faults;
 mod lifecycle;
 mod races;
 mod reconcile;
 mod registry;
+mod render;
 mod security;
 mod support;
 mod validate;

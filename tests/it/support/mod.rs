@@ -9,7 +9,9 @@
 
 pub mod daemon;
 pub mod fleet;
+pub mod manifest;
 pub mod proxy;
+pub mod snapshot;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -211,6 +213,19 @@ pub fn client() -> MlflowClient {
 /// no inherited credentials).
 pub fn mlreg() -> assert_cmd::Command {
     server().mlreg()
+}
+
+/// The `mlreg` binary with no registry configured, `NO_COLOR=1` and no inherited
+/// credentials or settings: for commands that must not touch the network.
+pub fn offline() -> assert_cmd::Command {
+    let mut command = assert_cmd::cargo::cargo_bin_cmd!("mlreg");
+    for name in SCRUBBED_ENV {
+        command.env_remove(name);
+    }
+    command
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env("NO_COLOR", "1");
+    command
 }
 
 /// A model name no other test uses: `prefix`, this process and a counter (plus a time
