@@ -9,6 +9,7 @@ use mlreg::registry::mlflow::MlflowClient;
 use mlreg::stage::Stage;
 use serde_json::Value;
 
+use crate::support::manifest::Manifest;
 use crate::support::{self, parse_json as json, read_model as read};
 
 /// A model with versions in every stage, two in Production, aliases, tags, a run and a
@@ -181,13 +182,9 @@ async fn versions_of_a_missing_model_is_an_error() {
 }
 
 fn manifest(dir: &Path, file: &str, model: &str) {
-    std::fs::write(
-        dir.join(file),
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {model}\nspec:\n  stages:\n    Production: [2, 3]\n"
-        ),
-    )
-    .expect("write manifest");
+    Manifest::model(model)
+        .stage(Stage::Production, &[2, 3])
+        .write(dir, file);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,13 +245,9 @@ async fn info_json_summarizes_the_model_and_names_its_manifest() {
     );
 
     // Declaring only version 3 in Production makes version 2 drift too.
-    std::fs::write(
-        dir.path().join("mine.yaml"),
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 3\n"
-        ),
-    )
-    .expect("rewrite manifest");
+    Manifest::model(&name)
+        .stage(Stage::Production, &[3])
+        .write(dir.path(), "mine.yaml");
     let (code, stdout, stderr) = run(&["info", &name, "--dir", dir_arg, "--output", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let document = json(&stdout);

@@ -13,7 +13,8 @@ use std::path::Path;
 /// - the repository root and the system's temporary directory become `[ROOT]` and `[TEMP]`
 ///   (a `tempfile` directory, with its random name, becomes `[TEMP]/[DIR]`);
 /// - any `http://` or `https://` address becomes `[URL]`;
-/// - the operating system's error number (`os error 111`) becomes `os error [N]`.
+/// - the operating system's error number (`os error 111`) becomes `os error [N]`;
+/// - the run-specific part of a [`super::unique`] name becomes `[ID]` (`core-[ID]`).
 ///
 /// `description` is written in the snapshot's header: say how the output was produced.
 pub fn settings(group: &str, description: &str) -> insta::Settings {
@@ -33,6 +34,7 @@ pub fn settings(group: &str, description: &str) -> insta::Settings {
     }
     settings.add_filter(r#"https?://[^\s)'"`>\]]+"#, "[URL]");
     settings.add_filter(r"os error \d+", "os error [N]");
+    settings.add_filter(&format!(r"-{}-\d+\b", super::run_id()), "-[ID]");
     settings
 }
 
