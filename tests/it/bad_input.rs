@@ -22,8 +22,11 @@ use mlreg::registry::Registry;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestRunner};
 
+use mlreg::stage::Stage::Production;
+
 use crate::support;
 use crate::support::fleet::{self, Run};
+use crate::support::manifest::Manifest;
 use crate::support::proxy::FaultProxy;
 
 /// `tests/fixtures/bad`.
@@ -130,9 +133,7 @@ impl Victim {
         support::seed_model(&client, &name, 2).await;
         let before = client.model(&name).await.expect("read").expect("exists");
         Victim {
-            manifest: format!(
-                "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 1\n"
-            ),
+            manifest: Manifest::model(&name).stage(Production, &[1]).yaml(),
             name,
             before,
         }
@@ -354,11 +355,7 @@ async fn generated_broken_inputs_are_refused_and_nothing_is_applied() {
 async fn a_named_pipe_that_looks_like_a_manifest_never_blocks_the_loader() {
     let workspace = Workspace::new();
     let state = workspace.state();
-    fs::write(
-        state.join("m.yaml"),
-        "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: piped\n",
-    )
-    .expect("write");
+    Manifest::model("piped").write(&state, "m.yaml");
     let made = std::process::Command::new("mkfifo")
         .arg(state.join("pipe.yaml"))
         .status()
@@ -547,16 +544,15 @@ fn the_loader_never_panics_on_arbitrary_bytes() {
     let mut runner = TestRunner::new(fuzz_config(400));
     runner
         .run(
-            &(proptest::collection::vec(any::<u8>(), 0..2048), any::<bool>()),
+            &(
+                proptest::collection::vec(any::<u8>(), 0..2048),
+                any::<bool>(),
+            ),
             |(bytes, with_valid_neighbour)| {
                 fs::write(dir.path().join("fuzz.yaml"), &bytes).expect("write");
                 let neighbour = dir.path().join("neighbour.yaml");
                 if with_valid_neighbour {
-                    fs::write(
-                        &neighbour,
-                        "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: neighbour\n",
-                    )
-                    .expect("write");
+                    fs::write(&neighbour, Manifest::model("neighbour").yaml()).expect("write");
                 } else if neighbour.exists() {
                     fs::remove_file(&neighbour).expect("remove");
                 }

@@ -15,6 +15,7 @@ use mlreg::registry::Registry as _;
 use mlreg::stage::Stage;
 use serde_json::Value;
 
+use crate::support::manifest::Manifest;
 use crate::support::{self, output};
 
 /// The binary with a clean environment and no registry: for offline commands.
@@ -170,11 +171,10 @@ fn edit_errors_are_clear_and_write_nothing() {
     assert_eq!(std::fs::read(&file).expect("read"), before);
 
     // An empty source stage.
-    std::fs::write(
-        dir.path().join("empty.yaml"),
-        "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: idle\nspec:\n  stages:\n    Production: 1\n    Staging: []\n",
-    )
-    .expect("write");
+    Manifest::model("idle")
+        .stage(Stage::Production, &[1])
+        .stage(Stage::Staging, &[])
+        .write(dir.path(), "empty.yaml");
     let (code, _, stderr) = run(&["promote", "idle"]);
     assert_eq!(code, 1);
     assert!(
@@ -183,11 +183,9 @@ fn edit_errors_are_clear_and_write_nothing() {
     );
 
     // No `stages` at all: adding one would make it exhaustive, so it is refused.
-    std::fs::write(
-        dir.path().join("bare.yaml"),
-        "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: bare\nspec:\n  description: stages left alone\n",
-    )
-    .expect("write");
+    Manifest::model("bare")
+        .description("stages left alone")
+        .write(dir.path(), "bare.yaml");
     let (code, _, stderr) = run(&["set-stage", "bare", "1", "Staging"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("declares no `stages`"), "{stderr}");
@@ -361,19 +359,11 @@ async fn export_writes_manifests_that_plan_as_in_sync() {
 // resolve
 // ---------------------------------------------------------------------------------------
 
-/// A desired-state directory declaring `name` with `stages` and a local fallback.
-fn serving_manifest(name: &str, stages: &str, local_fallback: Option<&str>) -> tempfile::TempDir {
+/// A desired-state directory holding `manifest` (stages and a local fallback, say) as
+/// `model.yaml`.
+fn serving_manifest(manifest: Manifest) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let serving = local_fallback
-        .map(|path| format!("  serving:\n    localFallback: {path}\n"))
-        .unwrap_or_default();
-    std::fs::write(
-        dir.path().join("model.yaml"),
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages: {stages}\n{serving}"
-        ),
-    )
-    .expect("write manifest");
+    manifest.write(dir.path(), "model.yaml");
     dir
 }
 
@@ -399,7 +389,12 @@ async fn resolve_follows_production_then_staging_then_the_local_fallback() {
         &[],
     )
     .await;
-    let manifests = serving_manifest(&name, "{Production: 2, Staging: 3}", Some("/models/local"));
+    let manifests = serving_manifest(
+        Manifest::model(&name)
+            .stage(Stage::Production, &[2])
+            .stage(Stage::Staging, &[3])
+            .local_fallback("/models/local"),
+    );
     let resolve = || {
         let mut command = support::mlreg();
         command
@@ -451,7 +446,7 @@ async fn resolve_follows_production_then_staging_then_the_local_fallback() {
     assert!(stderr.contains("local fallback"), "{stderr}");
 
     // Nothing at all: exit 1.
-    let bare = serving_manifest(&name, "{}", None);
+    let bare = serving_manifest(Manifest::model(&name).stages_empty());
     let (code, stdout, stderr) = output(
         support::mlreg()
             .args(["resolve", &name, "--dir"])
@@ -491,9 +486,10 @@ fn resolve_answers_from_the_manifest_when_the_registry_is_down() {
     };
 
     let declared = serving_manifest(
-        "fraud",
-        "{Production: [3, 4], Staging: 5}",
-        Some("models/fraud"),
+        Manifest::model("fraud")
+            .stage(Stage::Production, &[3, 4])
+            .stage(Stage::Staging, &[5])
+            .local_fallback("models/fraud"),
     );
     let (code, json, stderr) = run(declared.path());
     assert_eq!(code, 0, "{stderr}");
@@ -506,19 +502,23 @@ fn resolve_answers_from_the_manifest_when_the_registry_is_down() {
         "{stderr}"
     );
 
-    let staging_only = serving_manifest("fraud", "{Staging: 5}", None);
+    let staging_only = serving_manifest(Manifest::model("fraud").stage(Stage::Staging, &[5]));
     let (code, json, stderr) = run(staging_only.path());
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["uri"], "models:/fraud/5");
     assert_eq!(json["fallback"], "staging");
 
-    let local_only = serving_manifest("fraud", "{}", Some("models/fraud"));
+    let local_only = serving_manifest(
+        Manifest::model("fraud")
+            .stages_empty()
+            .local_fallback("models/fraud"),
+    );
     let (code, json, stderr) = run(local_only.path());
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["uri"], "models/fraud");
     assert_eq!(json["fallback"], "local");
 
-    let nothing = serving_manifest("fraud", "{}", None);
+    let nothing = serving_manifest(Manifest::model("fraud").stages_empty());
     let (code, _, stderr) = run(nothing.path());
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing to serve for `fraud`"), "{stderr}");
@@ -537,7 +537,11 @@ fn resolve_from_a_dedicated_server_that_stops() {
         support::seed_model(&client, "served", 2).await;
         support::place(&client, "served", &[(2, Stage::Production)], &[]).await;
     });
-    let manifests = serving_manifest("served", "{Production: 2}", Some("/models/served"));
+    let manifests = serving_manifest(
+        Manifest::model("served")
+            .stage(Stage::Production, &[2])
+            .local_fallback("/models/served"),
+    );
     let (code, stdout, stderr) = output(
         server
             .mlreg()

@@ -10,11 +10,13 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod diagnostics;
 mod faults;
 mod lifecycle;
 mod races;
 mod reconcile;
 mod registry;
+mod render;
 mod security;
 mod support;
 mod validate;

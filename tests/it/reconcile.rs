@@ -10,6 +10,8 @@ use mlreg::registry::mlflow::MlflowClient;
 use mlreg::stage::Stage;
 use serde_json::Value;
 
+use crate::support::manifest::{self, Manifest};
+use crate::support::snapshot;
 use crate::support::{self, parse_json as json, read_model as read, stages};
 
 /// A temporary desired-state directory.
@@ -64,6 +66,12 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     support::output(support::mlreg().args(args).arg("--dir").arg(dir))
 }
 
+/// Snapshots a command's stdout as `snapshots/reconcile/<name>.snap` (model names and
+/// temporary paths filtered).
+fn assert_stdout_snapshot(name: &str, command: &str, stdout: &str) {
+    snapshot::settings("reconcile", command).bind(|| insta::assert_snapshot!(name, stdout));
+}
+
 /// Makes `dir` a git repository with everything committed; returns the commit id.
 fn git_commit_all(dir: &Path) -> String {
     let git = |args: &[&str]| {
@@ -100,9 +108,13 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
     let manifests = Manifests::new();
     manifests.write(
         "m.yaml",
-        &format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 3\n    Staging: [4]\n  aliases:\n    champion: 3\n    challenger: 4\n  retention:\n    keepLatest: 1\n"
-        ),
+        &Manifest::model(&name)
+            .stage(Production, &[3])
+            .stage(Staging, &[4])
+            .alias("champion", 3)
+            .alias("challenger", 4)
+            .keep_latest(1)
+            .yaml(),
     );
 
     // The dry run shows the plan and changes nothing.
@@ -111,17 +123,10 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
         &["plan", "--model", &name, "--detailed-exitcode"],
     );
     assert_eq!(code, 2, "{stdout}\n{stderr}");
-    assert!(stdout.contains("version 3: None → Production"), "{stdout}");
-    assert!(
-        stdout.contains("version 1: Production → Archived"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("# retention"), "{stdout}");
-    assert!(
-        stdout.contains(
-            "Plan: 2 to promote, 3 to archive, 2 aliases to move, 0 to create, 1 alias to remove."
-        ),
-        "{stdout}"
+    assert_stdout_snapshot(
+        "core-plan",
+        "mlreg plan --model core-[ID] --detailed-exitcode (v1 Production, v2 Staging, v3-v6 None; aliases champion=1, stale=2)",
+        &stdout,
     );
     assert_eq!(
         stages(&read(&client, &name).await),
@@ -140,9 +145,10 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
 
     let (code, stdout, stderr) = run(manifests.path(), &["reconcile", "--model", &name]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Apply complete: 8 applied, 0 failed, 0 skipped."),
-        "{stdout}"
+    assert_stdout_snapshot(
+        "core-reconcile",
+        "mlreg reconcile --model core-[ID] (after the plan of core-plan)",
+        &stdout,
     );
     let after = read(&client, &name).await;
     // 1 and 2 left their stages; 5 is the older of the two unassigned versions (5, 6).
@@ -211,11 +217,11 @@ async fn nothing_is_applied_anywhere_when_one_manifest_references_a_missing_vers
     let manifests = Manifests::new();
     manifests.write(
         "good.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {good}\nspec:\n  stages:\n    Production: 2\n"),
+        &Manifest::model(&good).stage(Production, &[2]).yaml(),
     );
     manifests.write(
         "bad.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {bad}\nspec:\n  stages:\n    Production: 7\n"),
+        &Manifest::model(&bad).stage(Production, &[7]).yaml(),
     );
     let before_good = read(&client, &good).await;
     let before_bad = read(&client, &bad).await;
@@ -242,7 +248,10 @@ async fn a_failed_run_id_assertion_refuses_the_model() {
     let manifests = Manifests::new();
     manifests.write(
         "m.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 2\n  versions:\n    \"2\":\n      runId: 8f2c1a9e0b7d4e55\n"),
+        &Manifest::model(&name)
+            .stage(Production, &[2])
+            .spec_lines("  versions:\n    \"2\":\n      runId: 8f2c1a9e0b7d4e55\n")
+            .yaml(),
     );
     let before = read(&client, &name).await;
     let (code, _, stderr) = run(manifests.path(), &["reconcile", "--model", &name]);
@@ -254,7 +263,12 @@ async fn a_failed_run_id_assertion_refuses_the_model() {
     // The right source assertion passes and the promotion happens.
     manifests.write(
         "m.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 2\n  versions:\n    \"2\":\n      source: s3://bucket/{name}/2\n      tags:\n        validated: \"true\"\n"),
+        &Manifest::model(&name)
+            .stage(Production, &[2])
+            .spec_lines(&format!(
+                "  versions:\n    \"2\":\n      source: s3://bucket/{name}/2\n      tags:\n        validated: \"true\"\n"
+            ))
+            .yaml(),
     );
     let (code, stdout, stderr) = run(manifests.path(), &["reconcile", "--model", &name]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -281,9 +295,13 @@ async fn stages_and_aliases_are_exhaustive_only_when_present() {
     let manifests = Manifests::new();
     manifests.write(
         "models.yaml",
-        &format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {absent}\nspec:\n  tags:\n    team: ml\n---\napiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {empty}\nspec:\n  stages:\n    staging: []\n  aliases: {{}}\n"
-        ),
+        &manifest::documents(&[
+            Manifest::model(&absent).tag("team", "ml"),
+            // The stage in lower case: stage names are case-insensitive.
+            Manifest::model(&empty)
+                .stage("staging", &[])
+                .aliases_empty(),
+        ]),
     );
     let (code, stdout, stderr) = run(
         manifests.path(),
@@ -324,7 +342,11 @@ async fn description_and_declared_tags_are_enforced_other_tags_and_unmanaged_mod
     let manifests = Manifests::new();
     manifests.write(
         "m.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {managed}\nspec:\n  description: New words\n  tags:\n    team: ml\n    tier: gold\n"),
+        &Manifest::model(&managed)
+            .description("New words")
+            .tag("team", "ml")
+            .tag("tier", "gold")
+            .yaml(),
     );
     let (code, stdout, stderr) = run(manifests.path(), &["plan", "--output", "json"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -355,7 +377,11 @@ async fn a_missing_model_is_created_when_it_declares_no_versions() {
     let manifests = Manifests::new();
     manifests.write(
         "m.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  description: Brand new\n  tags:\n    team: ml\n  stages:\n    Production: []\n"),
+        &Manifest::model(&name)
+            .description("Brand new")
+            .tag("team", "ml")
+            .stage(Production, &[])
+            .yaml(),
     );
     let (code, stdout, stderr) = run(manifests.path(), &["reconcile", "--model", &name]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -372,7 +398,10 @@ async fn max_changes_refuses_a_larger_plan_and_no_annotate_skips_the_audit_tag()
     let manifests = Manifests::new();
     manifests.write(
         "m.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 3\n    Staging: 2\n"),
+        &Manifest::model(&name)
+            .stage(Production, &[3])
+            .stage(Staging, &[2])
+            .yaml(),
     );
     let before = read(&client, &name).await;
     let (code, _, stderr) = run(
@@ -425,7 +454,7 @@ async fn markdown_output_is_a_pull_request_comment() {
     let manifests = Manifests::new();
     manifests.write(
         "m.yaml",
-        &format!("apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 1\n"),
+        &Manifest::model(&name).stage(Production, &[1]).yaml(),
     );
     let (code, stdout, stderr) = run(
         manifests.path(),
@@ -439,12 +468,11 @@ async fn markdown_output_is_a_pull_request_comment() {
         ],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(
-        stdout.starts_with("### mlreg plan: 1 to promote"),
-        "{stdout}"
+    assert_stdout_snapshot(
+        "markdown-dry-run",
+        "mlreg reconcile --dry-run --model markdown-[ID] --output markdown (v1 None, declared in Production)",
+        &stdout,
     );
-    assert!(stdout.contains(&format!("| `{name}` | 1 |")), "{stdout}");
-    assert!(stdout.contains("<details>"), "{stdout}");
     assert_eq!(read(&client, &name).await.versions[&1].stage, NoStage);
 }
 

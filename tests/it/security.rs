@@ -27,6 +27,7 @@ use mlreg::registry::{Auth, Registry};
 use mlreg::stage::Stage;
 
 use crate::support::fleet::{self, Run};
+use crate::support::manifest::Manifest;
 use crate::support::proxy::{Fault, FaultProxy, RandomFaults};
 use crate::support::tls::TlsProxy;
 use crate::support::{self, Server};
@@ -130,13 +131,9 @@ async fn mlreg(uri: &str, env: &[(&str, &str)], flags: &[&str], args: &[&str], d
 fn manifests(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::create_dir(dir.path().join("state")).expect("create state/");
-    std::fs::write(
-        dir.path().join("state/m.yaml"),
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 1\n"
-        ),
-    )
-    .expect("write manifest");
+    Manifest::model(name)
+        .stage(Stage::Production, &[1])
+        .write(&dir.path().join("state"), "m.yaml");
     dir
 }
 

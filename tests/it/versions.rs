@@ -9,6 +9,8 @@ use mlreg::registry::mlflow::MlflowClient;
 use mlreg::stage::Stage;
 use serde_json::Value;
 
+use crate::support::manifest::Manifest;
+use crate::support::snapshot;
 use crate::support::{self, parse_json as json, read_model as read};
 
 /// A model with versions in every stage, two in Production, aliases, tags, a run and a
@@ -181,13 +183,9 @@ async fn versions_of_a_missing_model_is_an_error() {
 }
 
 fn manifest(dir: &Path, file: &str, model: &str) {
-    std::fs::write(
-        dir.join(file),
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {model}\nspec:\n  stages:\n    Production: [2, 3]\n"
-        ),
-    )
-    .expect("write manifest");
+    Manifest::model(model)
+        .stage(Stage::Production, &[2, 3])
+        .write(dir, file);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,13 +246,9 @@ async fn info_json_summarizes_the_model_and_names_its_manifest() {
     );
 
     // Declaring only version 3 in Production makes version 2 drift too.
-    std::fs::write(
-        dir.path().join("mine.yaml"),
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: 3\n"
-        ),
-    )
-    .expect("rewrite manifest");
+    Manifest::model(&name)
+        .stage(Stage::Production, &[3])
+        .write(dir.path(), "mine.yaml");
     let (code, stdout, stderr) = run(&["info", &name, "--dir", dir_arg, "--output", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let document = json(&stdout);
@@ -278,36 +272,15 @@ async fn info_text_shows_stages_aliases_tags_and_management() {
     let dir_arg = unmanaged.path().to_str().expect("UTF-8 path");
     let (code, stdout, stderr) = run(&["info", &name, "--dir", dir_arg]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stdout.contains(&format!("Model:        {name}\n")),
-        "{stdout}"
+    let mut settings = snapshot::settings(
+        "versions",
+        "mlreg info info-text-[ID] --dir <a directory that does not declare it> (seed_rich_model)",
     );
-    assert!(
-        stdout.contains("Description:  Fake review detector\n"),
-        "{stdout}"
+    settings.add_filter(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \([^)]* ago\)",
+        "[TIMESTAMP] ([AGE] ago)",
     );
-    assert!(stdout.contains("Managed by:   not managed\n"), "{stdout}");
-    assert!(stdout.contains("Versions:     5 (latest 5)\n"), "{stdout}");
-    let row = |stage: &str| -> Vec<&str> {
-        stdout
-            .lines()
-            .find(|line| line.split_whitespace().next() == Some(stage))
-            .unwrap_or_else(|| panic!("no {stage} row:\n{stdout}"))
-            .split_whitespace()
-            .collect()
-    };
-    assert_eq!(row("Production"), ["Production", "2,", "3", "2", "3"]);
-    assert_eq!(row("Staging"), ["Staging", "4", "1", "4"]);
-    assert_eq!(row("None"), ["None", "5", "1", "5"]);
-    assert_eq!(row("Archived"), ["Archived", "1", "1", "1"]);
-    assert!(
-        stdout.contains("Aliases:\n  challenger -> 4\n  champion -> 2\n  stable -> 2\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("Tags:\n  framework = pytorch\n"),
-        "{stdout}"
-    );
+    settings.bind(|| insta::assert_snapshot!("info-text", stdout));
 
     let invalid = tempfile::tempdir().expect("temp dir");
     std::fs::write(

@@ -20,22 +20,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::support::daemon::{DEADLINE, Daemon, http_get};
+use crate::support::manifest::Manifest;
 use crate::support::{self, read_model as read, stages};
 
 /// The manifest of `name` with the given Production and Staging versions.
 fn manifest(name: &str, production: &[u64], staging: &[u64]) -> String {
-    let list = |versions: &[u64]| {
-        versions
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: [{}]\n    Staging: [{}]\n",
-        list(production),
-        list(staging)
-    )
+    Manifest::model(name)
+        .stage(Production, production)
+        .stage(Staging, staging)
+        .yaml()
 }
 
 /// Waits until the registry holds `expected` stages for `name`.

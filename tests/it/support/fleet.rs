@@ -23,6 +23,7 @@ use mlreg::registry::mlflow::MlflowClient;
 use mlreg::registry::{ObservedModel, Registry};
 use mlreg::stage::Stage;
 
+use super::manifest::Manifest;
 use super::proxy::Recorded;
 
 /// How many versions each model of a fleet has.
@@ -91,20 +92,12 @@ impl Layout {
 
     /// The manifest of `name` in this layout.
     pub fn manifest(self, name: &str) -> String {
-        let list = |versions: &[u64]| {
-            versions
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        format!(
-            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: [{}]\n    Staging: [{}]\n  aliases:\n    champion: {}\n    challenger: {}\n",
-            list(self.production),
-            list(self.staging),
-            self.champion,
-            self.challenger,
-        )
+        Manifest::model(name)
+            .stage(Stage::Production, self.production)
+            .stage(Stage::Staging, self.staging)
+            .alias("champion", self.champion)
+            .alias("challenger", self.challenger)
+            .yaml()
     }
 
     /// Checks that `model` is exactly in this layout: the declared versions in their stages

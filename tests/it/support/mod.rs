@@ -9,7 +9,9 @@
 
 pub mod daemon;
 pub mod fleet;
+pub mod manifest;
 pub mod proxy;
+pub mod snapshot;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -213,20 +215,38 @@ pub fn mlreg() -> assert_cmd::Command {
     server().mlreg()
 }
 
+/// The `mlreg` binary with no registry configured, `NO_COLOR=1` and no inherited
+/// credentials or settings: for commands that must not touch the network.
+pub fn offline() -> assert_cmd::Command {
+    let mut command = assert_cmd::cargo::cargo_bin_cmd!("mlreg");
+    for name in SCRUBBED_ENV {
+        command.env_remove(name);
+    }
+    command
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env("NO_COLOR", "1");
+    command
+}
+
 /// A model name no other test uses: `prefix`, this process and a counter (plus a time
 /// component, in case a server outlives one test run). Safe in YAML and in MLflow names.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", run_id())
+}
+
+/// The part of [`unique`] names that identifies this test run (hexadecimal digits):
+/// snapshots filter `-<run id>-<counter>` out (see [`snapshot::settings`]).
+pub fn run_id() -> &'static str {
     static RUN: OnceLock<String> = OnceLock::new();
-    let run = RUN.get_or_init(|| {
+    RUN.get_or_init(|| {
         let seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs())
             .unwrap_or_default();
         format!("{:x}{:x}", std::process::id(), seconds % 0x10000)
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{run}-{n}")
+    })
 }
 
 /// Creates `name` (no description, no tags) with `versions` versions whose sources are
