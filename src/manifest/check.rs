@@ -532,16 +532,13 @@ impl Checker<'_> {
                 false
             } else if let Err(problem) = validate_tag_key(name) {
                 // An empty or very long key is not worth quoting.
-                let message = if name.is_empty() || name.chars().count() > MAX_TAG_KEY_LENGTH {
-                    format!("tag key {problem}")
-                } else {
-                    format!("tag key `{}` {problem}", name.escape_debug())
+                let message = match problem {
+                    TagKeyProblem::Empty | TagKeyProblem::TooLong(_) => {
+                        format!("tag key {problem}")
+                    }
+                    _ => format!("tag key `{}` {problem}", name.escape_debug()),
                 };
-                self.error(
-                    &key,
-                    message,
-                    "MLflow accepts tag keys of letters, digits, `_`, `-`, `.`, `:`, spaces and `/` (not at the start or end, no `.` or `..` path parts), at most 250 characters; rename the tag",
-                );
+                self.error(&key, message, problem.help());
                 false
             } else {
                 true
@@ -563,32 +560,75 @@ fn parse_version_key(text: &str) -> Option<i128> {
     text.parse::<i128>().ok()
 }
 
+/// Why MLflow would refuse a tag key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagKeyProblem {
+    /// Empty or blank.
+    Empty,
+    /// Longer than MLflow's limit (the length in characters).
+    TooLong(usize),
+    /// A character MLflow does not allow in tag keys.
+    Character(char),
+    /// A key that would name another path when MLflow treats it as a file name.
+    Path,
+}
+
+impl std::fmt::Display for TagKeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TagKeyProblem::Empty => f.write_str("is empty"),
+            TagKeyProblem::TooLong(length) => write!(f, "is {length} characters long"),
+            TagKeyProblem::Character(c) => write!(
+                f,
+                "contains `{}`, which MLflow does not allow in tag keys",
+                c.escape_debug()
+            ),
+            TagKeyProblem::Path => f.write_str(
+                "would name another path when MLflow treats it as a file name (a leading `/` or `..`, or an empty, `.` or `..` part between slashes)",
+            ),
+        }
+    }
+}
+
+impl TagKeyProblem {
+    /// What to do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            TagKeyProblem::Empty => "give the tag a name, or remove it",
+            TagKeyProblem::TooLong(_) => {
+                "MLflow accepts tag keys of at most 250 characters; shorten it"
+            }
+            TagKeyProblem::Character(_) => {
+                "MLflow accepts letters, digits, `_`, `-`, `.`, `:`, spaces and `/` in tag keys; rename the tag"
+            }
+            TagKeyProblem::Path => {
+                "write path-like keys as `team/owner`: no leading `/` or `..`, no `//`, `/./` or `/../`, no trailing `/`"
+            }
+        }
+    }
+}
+
 /// Checks a tag key against MLflow's rules (`_validate_tag_name` and the registry's length
-/// limit); `Err` says what is wrong.
+/// limit).
 ///
 /// MLflow accepts 1 to 250 characters among letters, digits, `_`, `-`, `.`, `:`, spaces and
 /// `/`, and refuses keys that would name another path when treated as a file name: a
 /// leading `/`, an empty, `.` or `..` path component, or a leading `..`. Checking here
 /// means a manifest the server would refuse fails `mlreg validate` instead of half-way
 /// through an apply, and that no control character reaches a plan from a tag key.
-pub fn validate_tag_key(key: &str) -> Result<(), String> {
+pub fn validate_tag_key(key: &str) -> Result<(), TagKeyProblem> {
     if key.trim().is_empty() {
-        return Err("is empty".to_owned());
+        return Err(TagKeyProblem::Empty);
     }
     let length = key.chars().count();
     if length > MAX_TAG_KEY_LENGTH {
-        return Err(format!(
-            "is {length} characters long; at most {MAX_TAG_KEY_LENGTH} are allowed"
-        ));
+        return Err(TagKeyProblem::TooLong(length));
     }
     if let Some(bad) = key
         .chars()
         .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | ' ' | '/')))
     {
-        return Err(format!(
-            "contains `{}`, which MLflow does not allow in tag keys",
-            bad.escape_debug()
-        ));
+        return Err(TagKeyProblem::Character(bad));
     }
     if key.starts_with('/')
         || key.starts_with("..")
@@ -596,10 +636,7 @@ pub fn validate_tag_key(key: &str) -> Result<(), String> {
             .split('/')
             .any(|part| part.is_empty() || part == "." || part == "..")
     {
-        return Err(
-            "would name another path when MLflow treats it as a file name (a leading `/` or `..`, or an empty, `.` or `..` part between slashes)"
-                .to_owned(),
-        );
+        return Err(TagKeyProblem::Path);
     }
     Ok(())
 }
