@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::apply::{ApplyReport, ModelStatus, OutcomeStatus};
+use crate::apply::{ApplyReport, Convergence, OutcomeStatus};
 use crate::plan::{Action, Change, Plan, Summary};
 
 /// The version of the JSON documents `plan`/`reconcile --output json` print. Bumped only
@@ -263,12 +263,12 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
     let red = Style::new().bold().fg_color(Some(AnsiColor::Red.into()));
     for model in &report.models {
         let status = match model.status {
-            ModelStatus::InSync => "in sync",
-            ModelStatus::Converged => "converged",
-            ModelStatus::Failed => "FAILED",
-            ModelStatus::Interrupted => "interrupted",
+            Convergence::InSync => "in sync",
+            Convergence::Converged => "converged",
+            Convergence::Failed => "FAILED",
+            Convergence::Interrupted => "interrupted",
         };
-        let status_style = if model.status == ModelStatus::Failed {
+        let status_style = if model.status == Convergence::Failed {
             red
         } else {
             Style::new().dimmed()
@@ -375,7 +375,7 @@ struct JsonModel<'a> {
     in_sync: bool,
     changes: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<ModelStatus>,
+    status: Option<Convergence>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replanned: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -406,7 +406,7 @@ pub fn write_json(
                     Some(applied) => to_value(serde_json::to_value(&applied.outcomes)),
                     None => to_value(serde_json::to_value(&model.changes)),
                 },
-                status: report.map(|_| applied.map_or(ModelStatus::InSync, |m| m.status)),
+                status: report.map(|_| applied.map_or(Convergence::InSync, |m| m.status)),
                 replanned: applied.map(|m| m.replanned),
                 error: applied.and_then(|m| m.error.as_deref()),
                 remaining: applied
