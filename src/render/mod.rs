@@ -6,6 +6,15 @@ pub mod diff;
 pub mod plan;
 pub mod table;
 
+/// The `format_version` of every JSON document mlreg writes: plans and apply reports
+/// (`--output json`), `versions`/`info --output json`, `resolve --output json` and the daemon's
+/// `/status`. Bumped only when a field changes meaning or disappears; new fields may appear
+/// at any time.
+///
+/// A string, not a number, as in Terraform's `terraform show -json` (which tools reading
+/// plans already expect), so a later `"1.1"` never needs a float.
+pub const FORMAT_VERSION: &str = "1";
+
 /// `text` with its control characters escaped (`\u{1b}`), for text that comes from the
 /// registry or a manifest: anyone who may create a model or tag a version could otherwise put
 /// a terminal escape sequence into every plan or table printed to a terminal or a CI log.

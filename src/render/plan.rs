@@ -6,12 +6,9 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+use super::printable;
 use crate::apply::{ApplyReport, Convergence, OutcomeStatus};
 use crate::plan::{Action, Change, Plan, Summary};
-
-/// The version of the JSON documents `plan`/`reconcile --output json` print. Bumped only
-/// when a field changes meaning or disappears; new fields may appear at any time.
-pub const FORMAT_VERSION: &str = "1";
 
 /// Figures about the run, for the JSON document and benchmarks.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -23,6 +20,10 @@ pub struct Stats {
 }
 
 /// The symbol, color and one-line description of a change.
+///
+/// Every text from a manifest or the registry goes through [`printable`] (names, keys) or
+/// [`quote`] (values, which `Debug` escapes), so the description carries no control
+/// character whichever renderer prints it.
 fn describe(action: &Action) -> (char, AnsiColor, String) {
     match action {
         Action::CreateModel { description, tags } => (
@@ -41,7 +42,7 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
                     format!(
                         " and tags {}",
                         tags.iter()
-                            .map(|(k, v)| format!("{k}={v:?}"))
+                            .map(|(k, v)| format!("{}={v:?}", printable(k)))
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -57,7 +58,8 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             '~',
             AnsiColor::Yellow,
             format!(
-                "tag {key}: {} → {}",
+                "tag {}: {} → {}",
+                printable(key),
                 from.as_deref().map_or("(unset)".into(), quote),
                 quote(to)
             ),
@@ -71,7 +73,8 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             '~',
             AnsiColor::Yellow,
             format!(
-                "version {version} tag {key}: {} → {}",
+                "version {version} tag {}: {} → {}",
+                printable(key),
                 from.as_deref().map_or("(unset)".into(), quote),
                 quote(to)
             ),
@@ -88,14 +91,14 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             '~',
             AnsiColor::Yellow,
             match from {
-                Some(from) => format!("alias {alias}: {from} → {to}"),
-                None => format!("alias {alias}: (none) → {to}"),
+                Some(from) => format!("alias {}: {from} → {to}", printable(alias)),
+                None => format!("alias {}: (none) → {to}", printable(alias)),
             },
         ),
         Action::DeleteAlias { alias, version } => (
             '-',
             AnsiColor::Red,
-            format!("alias {alias}: {version} → (removed)"),
+            format!("alias {}: {version} → (removed)", printable(alias)),
         ),
     }
 }
@@ -106,6 +109,7 @@ pub fn change_line(change: &Change) -> String {
     format!("{symbol} {text} ({})", change.reason)
 }
 
+/// `text` in double quotes, cut after 60 characters; `Debug` escapes its control characters.
 fn quote(text: &str) -> String {
     const MAX: usize = 60;
     if text.chars().count() > MAX {
@@ -186,7 +190,7 @@ fn write_changes(
                 "  {}",
                 painter.paint(
                     Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
-                    &format!("FAILED: {error}")
+                    &format!("FAILED: {}", printable(error))
                 )
             ),
         };
@@ -208,7 +212,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             writeln!(
                 out,
                 "  {} {}",
-                painter.paint(bold, &model.model),
+                painter.paint(bold, &printable(&model.model)),
                 painter.paint(Style::new().dimmed(), "in sync")
             )?;
             continue;
@@ -216,10 +220,10 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
         writeln!(
             out,
             "  {} {}",
-            painter.paint(bold, &model.model),
+            painter.paint(bold, &printable(&model.model)),
             painter.paint(
                 Style::new().dimmed(),
-                &format!("({})", model.manifest.display())
+                &format!("({})", printable(&model.manifest.display().to_string()))
             )
         )?;
         write_changes(out, &painter, &model.changes, None)?;
@@ -231,7 +235,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             "Unmanaged models (no manifest; never changed): {}",
             plan.unmanaged
                 .iter()
-                .map(|name| super::printable(name))
+                .map(|name| printable(name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;
@@ -276,7 +280,7 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
         writeln!(
             out,
             "  {} {}{}",
-            painter.paint(bold, &model.model),
+            painter.paint(bold, &printable(&model.model)),
             painter.paint(status_style, status),
             if model.replanned {
                 painter.paint(
@@ -293,14 +297,18 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
         write_changes(out, &painter, &changes, Some(&statuses))?;
         for outcome in &model.outcomes {
             if let Some(error) = &outcome.annotation_error {
-                writeln!(out, "    warning: audit tag not written: {error}")?;
+                writeln!(
+                    out,
+                    "    warning: audit tag not written: {}",
+                    printable(error)
+                )?;
             }
         }
         if let Some(error) = &model.error {
             writeln!(
                 out,
                 "    {}",
-                painter.paint(red, &format!("error: {error}"))
+                painter.paint(red, &format!("error: {}", printable(error)))
             )?;
         }
         if !model.remaining.is_empty() {
@@ -308,7 +316,7 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
             write_changes(out, &painter, &model.remaining, None)?;
         }
         for diagnostic in &model.diagnostics {
-            writeln!(out, "    {diagnostic}")?;
+            writeln!(out, "    {}", printable(&diagnostic.to_string()))?;
         }
     }
     let (applied, failed, skipped) = report.counts();
@@ -417,7 +425,7 @@ pub fn write_json(
         .collect();
     let summary = plan.summary();
     let document = JsonDocument {
-        format_version: FORMAT_VERSION,
+        format_version: super::FORMAT_VERSION,
         mlreg_version: env!("CARGO_PKG_VERSION"),
         mode: if report.is_some() { "apply" } else { "plan" },
         summary: JsonSummary {
@@ -442,8 +450,10 @@ pub fn write_json(
     writeln!(out)
 }
 
+/// A Markdown table cell or code span: control characters escaped, `|` too (it would end
+/// the cell).
 fn escape_cell(text: &str) -> String {
-    super::printable(text).replace('|', "\\|")
+    printable(text).replace('|', "\\|")
 }
 
 /// Writes the plan (and the apply report, if any) as Markdown for a pull-request comment:
@@ -498,7 +508,7 @@ pub fn write_markdown(
                 out,
                 "#### `{}` — `{}`",
                 escape_cell(&model.model),
-                model.manifest.display()
+                escape_cell(&model.manifest.display().to_string())
             )?;
             writeln!(out)?;
             let applied = report.and_then(|r| r.models.iter().find(|m| m.model == model.model));
