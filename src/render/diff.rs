@@ -119,4 +119,32 @@ mod tests {
             "{out}"
         );
     }
+
+    #[test]
+    fn file_names_and_lines_are_escaped() {
+        use crate::render::hostile::{assert_escaped, assert_only_own_colors, text};
+
+        let label = text("desired-state/m");
+        let old = format!("a: 1\n{}\nc: 3\n", text("b: old"));
+        let new = format!("a: 1\n{}\nc: 3\n", text("b: new"));
+        let write = |color: bool| {
+            let mut out = Vec::new();
+            write_unified(&mut out, &label, &old, &new, color).expect("write");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let plain = write(false);
+        assert_escaped(&plain);
+        for expected in [
+            "--- a/desired-state/m\\u{1b}[31m",
+            "+++ b/desired-state/m\\u{1b}[31m",
+            "-b: old\\u{1b}[31m",
+            "+b: new\\u{1b}[31m",
+        ] {
+            assert!(
+                plain.contains(expected),
+                "`{expected}` missing in:\n{plain}"
+            );
+        }
+        assert_only_own_colors(&write(true), &plain);
+    }
 }

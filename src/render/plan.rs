@@ -714,4 +714,185 @@ mod tests {
         assert!(text.contains("<details><summary>Details</summary>"));
         assert!(text.contains("| ↑ | version 4: Staging → Production | declared |"));
     }
+
+    /// A plan and an apply report with a hostile text in every field that comes from a
+    /// manifest or the registry.
+    fn hostile_plan_and_report() -> (Plan, ApplyReport) {
+        use crate::apply::{ModelReport, Outcome};
+        use crate::diagnostic::Diagnostic;
+        use crate::render::hostile::text;
+
+        let name = text("model");
+        let manifest = PathBuf::from(text("desired-state/m"));
+        let changes = vec![
+            Change {
+                action: Action::CreateModel {
+                    description: Some(text("description")),
+                    tags: [(text("key"), text("value"))].into_iter().collect(),
+                },
+                reason: Reason::CreateModel,
+            },
+            Change {
+                action: Action::SetDescription {
+                    from: text("old description"),
+                    to: text("new description"),
+                },
+                reason: Reason::Description,
+            },
+            Change {
+                action: Action::SetModelTag {
+                    key: text("model tag key"),
+                    from: Some(text("old value")),
+                    to: text("new value"),
+                },
+                reason: Reason::Tag,
+            },
+            Change {
+                action: Action::SetVersionTag {
+                    version: 2,
+                    key: text("version tag key"),
+                    from: None,
+                    to: text("value"),
+                },
+                reason: Reason::Tag,
+            },
+            Change {
+                action: Action::Transition {
+                    version: 2,
+                    from: Stage::Staging,
+                    to: Stage::Production,
+                },
+                reason: Reason::Declared,
+            },
+            Change {
+                action: Action::SetAlias {
+                    alias: text("champion"),
+                    from: Some(1),
+                    to: 2,
+                },
+                reason: Reason::AliasMoved,
+            },
+            Change {
+                action: Action::DeleteAlias {
+                    alias: text("stale"),
+                    version: 1,
+                },
+                reason: Reason::AliasRemoved,
+            },
+        ];
+        let plan = Plan {
+            models: vec![
+                ModelPlan {
+                    model: name.clone(),
+                    manifest: manifest.clone(),
+                    changes: changes.clone(),
+                    basis: None,
+                },
+                ModelPlan {
+                    model: text("in sync model"),
+                    manifest: PathBuf::from(text("desired-state/n")),
+                    changes: Vec::new(),
+                    basis: None,
+                },
+            ],
+            unmanaged: vec![text("unmanaged")],
+        };
+        let outcomes = changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| Outcome {
+                change: change.clone(),
+                result: match index {
+                    0 => OutcomeStatus::Applied,
+                    1 => OutcomeStatus::Failed {
+                        error: text("server said"),
+                    },
+                    _ => OutcomeStatus::Skipped,
+                },
+                annotation_error: Some(text("audit tag error")),
+            })
+            .collect();
+        let report = ApplyReport {
+            models: vec![ModelReport {
+                model: name,
+                manifest,
+                status: Convergence::Failed,
+                replanned: true,
+                outcomes,
+                error: Some(text("read error")),
+                remaining: changes,
+                diagnostics: vec![Diagnostic::global(text("diagnostic"))],
+            }],
+            interrupted: false,
+        };
+        (plan, report)
+    }
+
+    #[test]
+    fn every_text_from_a_manifest_or_the_registry_is_escaped() {
+        use crate::render::hostile::{assert_escaped, assert_only_own_colors};
+
+        let (plan, report) = hostile_plan_and_report();
+        let render = |write: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
+            let mut out = Vec::new();
+            write(&mut out).expect("write");
+            String::from_utf8(out).expect("utf-8")
+        };
+
+        let plain = render(&|out| write_text(out, &plan, false));
+        assert_escaped(&plain);
+        // Each field got there: names, keys, aliases, paths.
+        for field in [
+            "model",
+            "desired-state/m",
+            "key",
+            "model tag key",
+            "version tag key",
+            "champion",
+            "stale",
+            "in sync model",
+            "unmanaged",
+        ] {
+            assert!(
+                plain.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{plain}"
+            );
+        }
+        let colored = render(&|out| write_text(out, &plan, true));
+        assert_only_own_colors(&colored, &plain);
+
+        let plain = render(&|out| write_report_text(out, &report, false));
+        assert_escaped(&plain);
+        for field in ["server said", "audit tag error", "read error", "diagnostic"] {
+            assert!(
+                plain.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{plain}"
+            );
+        }
+        let colored = render(&|out| write_report_text(out, &report, true));
+        assert_only_own_colors(&colored, &plain);
+
+        for markdown in [
+            render(&|out| write_markdown(out, &plan, None)),
+            render(&|out| write_markdown(out, &plan, Some(&report))),
+        ] {
+            assert_escaped(&markdown);
+            assert!(
+                markdown.contains("desired-state/m\\u{1b}[31m"),
+                "{markdown}"
+            );
+        }
+        let markdown = render(&|out| write_markdown(out, &plan, Some(&report)));
+        assert!(markdown.contains("server said\\u{1b}[31m"), "{markdown}");
+
+        // The single-line form `info` shows as drift.
+        for change in &plan.models[0].changes {
+            let line = change_line(change);
+            assert!(
+                !line.chars().any(char::is_control),
+                "{}",
+                line.escape_debug()
+            );
+        }
+    }
 }

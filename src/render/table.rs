@@ -632,4 +632,69 @@ mod tests {
         assert_eq!(json["latest_version"], 4);
         assert!(json.get("drift").is_none());
     }
+
+    #[test]
+    fn every_text_from_the_registry_or_a_manifest_is_escaped() {
+        use crate::render::hostile::{assert_escaped, text};
+
+        let mut model = model();
+        model.name = text("model");
+        model.description = text("description");
+        model.tags.insert(text("tag key"), text("tag value"));
+        model.aliases.insert(text("alias"), 2);
+        for version in model.versions.values_mut() {
+            version.run_id = text("run");
+            version.source = text("source");
+            version.status = text("status");
+        }
+        let drift = vec![text("drift line")];
+        for (management, path) in [
+            (
+                Management::Managed {
+                    file: PathBuf::from(text("desired-state/m")),
+                },
+                "desired-state/m",
+            ),
+            (
+                Management::NoManifests {
+                    dir: PathBuf::from(text("desired-state")),
+                },
+                "directory desired-state",
+            ),
+        ] {
+            let info = ModelInfo {
+                model: &model,
+                management,
+                drift: Some(drift.clone()),
+            };
+            let info_text = render(|out| write_info_text(out, &info, NOW));
+            assert_escaped(&info_text);
+            for field in [
+                "model",
+                "description",
+                "tag key",
+                "tag value",
+                "alias",
+                path,
+                "drift line",
+            ] {
+                assert!(
+                    info_text.contains(&format!("{field}\\u{{1b}}[31m")),
+                    "`{field}` missing or unescaped in:\n{info_text}"
+                );
+            }
+        }
+
+        let table = render(|out| write_versions_table(out, &model, NOW));
+        assert_escaped(&table);
+        for field in ["alias", "run", "source", "status"] {
+            assert!(
+                table.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{table}"
+            );
+        }
+
+        model.versions.clear();
+        assert_escaped(&render(|out| write_versions_table(out, &model, NOW)));
+    }
 }
