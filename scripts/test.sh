@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs the pinned MLflow into .venv if needed,
-# then checks formatting, lints, the forbidden-pattern list, and runs every test — unit tests
-# and the integration tests, which start their own MLflow server.
+# then checks formatting, lints, the forbidden-pattern list, unused dependencies and the API
+# docs, and runs every test — unit tests and the integration tests, which start their own
+# MLflow server.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +19,14 @@ cargo clippy --locked --all-targets -- -D warnings
 
 step "forbidden patterns"
 scripts/forbid.sh
+
+step "unused dependencies"
+scripts/unused-deps.sh
+
+# The crate's own docs only (`--no-deps`): the dependencies' metadata comes from the clippy
+# step's build, so this takes seconds. Warnings (a broken intra-doc link) fail the run.
+step "cargo doc --no-deps (rustdoc warnings are errors)"
+RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --locked --no-deps
 
 step "cargo test"
 cargo test --locked --all-targets -- "$@"

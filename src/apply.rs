@@ -129,7 +129,7 @@ pub struct Outcome {
 /// How one model ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ModelStatus {
+pub enum Convergence {
     /// Nothing to do.
     InSync,
     /// Every change applied and the re-read matches the manifest.
@@ -148,7 +148,7 @@ pub struct ModelReport {
     /// Its manifest.
     pub manifest: PathBuf,
     /// How it ended.
-    pub status: ModelStatus,
+    pub status: Convergence,
     /// Whether the registry had changed since planning, so the model was re-planned.
     pub replanned: bool,
     /// Every change attempted or skipped, in order.
@@ -180,7 +180,7 @@ impl ApplyReport {
             && self
                 .models
                 .iter()
-                .all(|m| matches!(m.status, ModelStatus::InSync | ModelStatus::Converged))
+                .all(|m| matches!(m.status, Convergence::InSync | Convergence::Converged))
     }
 
     /// Every outcome.
@@ -245,7 +245,7 @@ async fn apply_model<R: Registry>(
     let mut report = ModelReport {
         model: planned.model.clone(),
         manifest: planned.manifest.clone(),
-        status: ModelStatus::Failed,
+        status: Convergence::Failed,
         replanned: false,
         outcomes: Vec::new(),
         error: None,
@@ -263,7 +263,7 @@ async fn apply_model<R: Registry>(
             .collect::<Vec<_>>()
     };
     if options.cancel.is_cancelled() {
-        report.status = ModelStatus::Interrupted;
+        report.status = Convergence::Interrupted;
         report.outcomes = skip_all(&planned.changes);
         return report;
     }
@@ -304,7 +304,7 @@ async fn apply_model<R: Registry>(
     let mut failed = false;
     for (index, change) in changes.iter().enumerate() {
         if options.cancel.is_cancelled() {
-            report.status = ModelStatus::Interrupted;
+            report.status = Convergence::Interrupted;
             report.outcomes.extend(skip_all(&changes[index..]));
             return report;
         }
@@ -336,7 +336,7 @@ async fn apply_model<R: Registry>(
         Err(error) => report.error = Some(format!("re-reading the model to verify: {error}")),
         Ok(after) => match plan_model(desired_model, after.as_ref()) {
             Ok(verification) if verification.is_in_sync() => {
-                report.status = ModelStatus::Converged;
+                report.status = Convergence::Converged;
             }
             Ok(verification) => {
                 report.error = Some(format!(
@@ -514,10 +514,10 @@ mod tests {
         );
         assert_eq!(stages_of(&registry, "b"), vec![(1, Production)]);
         let a = &report.models[0];
-        assert_eq!(a.status, ModelStatus::Failed);
+        assert_eq!(a.status, Convergence::Failed);
         assert!(matches!(a.outcomes[0].result, OutcomeStatus::Failed { .. }));
         assert_eq!(a.outcomes[1].result, OutcomeStatus::Skipped);
-        assert_eq!(report.models[1].status, ModelStatus::Converged);
+        assert_eq!(report.models[1].status, Convergence::Converged);
         assert_eq!(report.counts(), (1, 1, 1));
     }
 
@@ -556,7 +556,7 @@ mod tests {
         options.cancel.cancel();
         let report = apply(&registry, &desired, &plan, &options, &|_, _| {}).await;
         assert!(report.interrupted);
-        assert_eq!(report.models[0].status, ModelStatus::Interrupted);
+        assert_eq!(report.models[0].status, Convergence::Interrupted);
         assert!(registry.writes().is_empty());
     }
 

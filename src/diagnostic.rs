@@ -14,6 +14,8 @@ use std::sync::Arc;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+use crate::render::printable;
+
 /// A position in a manifest file. Lines and columns are 1-based; 0 means unknown.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Origin {
@@ -155,7 +157,9 @@ pub fn render(
             out,
             "{}{}",
             paint(error_style, "error"),
-            paint(bold, &format!(": {}", diagnostic.message))
+            // Messages quote registry text (a run id, a source) and help may quote a
+            // manifest: both are escaped like everything the renderers print.
+            paint(bold, &format!(": {}", printable(&diagnostic.message)))
         )?;
         if let Some(origin) = &diagnostic.origin {
             let quoted = sources.line(&origin.file, origin.line);
@@ -165,7 +169,12 @@ pub fn render(
                 1
             };
             let pad = " ".repeat(width);
-            writeln!(out, "{pad}{} {origin}", paint(gutter_style, "-->"))?;
+            writeln!(
+                out,
+                "{pad}{} {}",
+                paint(gutter_style, "-->"),
+                printable(&origin.to_string())
+            )?;
             if let Some(text) = quoted {
                 let bar = paint(gutter_style, "|");
                 writeln!(out, "{pad} {bar}")?;
@@ -186,10 +195,20 @@ pub fn render(
                 }
             }
             if let Some(help) = &diagnostic.help {
-                writeln!(out, "{pad} {} help: {help}", paint(gutter_style, "="))?;
+                writeln!(
+                    out,
+                    "{pad} {} help: {}",
+                    paint(gutter_style, "="),
+                    printable(help)
+                )?;
             }
         } else if let Some(help) = &diagnostic.help {
-            writeln!(out, "  {} help: {help}", paint(gutter_style, "="))?;
+            writeln!(
+                out,
+                "  {} help: {}",
+                paint(gutter_style, "="),
+                printable(help)
+            )?;
         }
         writeln!(out)?;
     }
@@ -245,5 +264,39 @@ mod tests {
             text.contains("1 | description: \" [2J ]0;title \""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn messages_help_and_file_names_are_escaped() {
+        use crate::render::hostile::{assert_escaped, assert_only_own_colors, text};
+
+        let file = PathBuf::from(text("desired-state/m"));
+        let mut sources = SourceMap::default();
+        sources.insert(file.clone(), Arc::from(text("runId: abc").as_str()));
+        let diagnostics = [
+            Diagnostic::at(Origin::new(file, 1, 1), text("comes from run"))
+                .with_help(text("fix runId")),
+            Diagnostic::global(text("no manifest declares")).with_help(text("add one")),
+        ];
+        let write = |color: bool| {
+            let mut out = Vec::new();
+            render(&mut out, &diagnostics, &sources, color).expect("write to a Vec");
+            String::from_utf8(out).expect("utf-8")
+        };
+        let plain = write(false);
+        assert_escaped(&plain);
+        for field in [
+            "desired-state/m",
+            "comes from run",
+            "fix runId",
+            "no manifest declares",
+            "add one",
+        ] {
+            assert!(
+                plain.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{plain}"
+            );
+        }
+        assert_only_own_colors(&write(true), &plain);
     }
 }

@@ -138,7 +138,60 @@ pub enum Action {
     },
 }
 
+/// The kinds of change the plan summary counts and the `mlreg_changes_applied_total` metric
+/// labels; [`Action::kind`] is the one place an action is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A transition into Staging or Production.
+    Promote,
+    /// A transition to Archived (or out of a declared stage).
+    Archive,
+    /// An alias created or moved.
+    AliasMove,
+    /// An alias deleted.
+    AliasRemove,
+    /// A model created.
+    Create,
+    /// A description or tag updated.
+    Update,
+}
+
+impl ActionKind {
+    /// The name used in the plan JSON summary and as the metric's `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Promote => "promote",
+            ActionKind::Archive => "archive",
+            ActionKind::AliasMove => "alias_move",
+            ActionKind::AliasRemove => "alias_remove",
+            ActionKind::Create => "create",
+            ActionKind::Update => "update",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Action {
+    /// What kind of change this is, for summaries and metrics.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::CreateModel { .. } => ActionKind::Create,
+            Action::SetDescription { .. }
+            | Action::SetModelTag { .. }
+            | Action::SetVersionTag { .. } => ActionKind::Update,
+            Action::Transition { to, .. } if to.is_declarable() => ActionKind::Promote,
+            Action::Transition { .. } => ActionKind::Archive,
+            Action::SetAlias { .. } => ActionKind::AliasMove,
+            Action::DeleteAlias { .. } => ActionKind::AliasRemove,
+        }
+    }
+
     /// Whether this moves a version into Staging or Production.
     pub fn is_promotion(&self) -> bool {
         matches!(self, Action::Transition { to, .. } if to.is_declarable())
@@ -243,18 +296,21 @@ impl Summary {
     pub fn of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Self {
         let mut summary = Summary::default();
         for change in changes {
-            match &change.action {
-                Action::CreateModel { .. } => summary.create += 1,
-                Action::SetDescription { .. }
-                | Action::SetModelTag { .. }
-                | Action::SetVersionTag { .. } => summary.update += 1,
-                Action::Transition { to, .. } if to.is_declarable() => summary.promote += 1,
-                Action::Transition { .. } => summary.archive += 1,
-                Action::SetAlias { .. } => summary.alias_move += 1,
-                Action::DeleteAlias { .. } => summary.alias_remove += 1,
-            }
+            *summary.count_mut(change.action.kind()) += 1;
         }
         summary
+    }
+
+    /// The counter of one kind.
+    fn count_mut(&mut self, kind: ActionKind) -> &mut usize {
+        match kind {
+            ActionKind::Promote => &mut self.promote,
+            ActionKind::Archive => &mut self.archive,
+            ActionKind::AliasMove => &mut self.alias_move,
+            ActionKind::AliasRemove => &mut self.alias_remove,
+            ActionKind::Create => &mut self.create,
+            ActionKind::Update => &mut self.update,
+        }
     }
 
     /// The total number of changes.

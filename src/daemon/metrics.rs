@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::plan::{Action, Change};
+use crate::plan::Change;
 
 /// The label of `mlreg_reconciles_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -169,7 +169,7 @@ impl Metrics {
 
     /// Counts one change applied.
     pub fn change_applied(&self, change: &Change) {
-        let kind = change_kind(&change.action);
+        let kind = change.action.kind().as_str();
         self.changes_applied
             .get_or_create(&KindLabels { kind })
             .inc();
@@ -219,24 +219,10 @@ impl Metrics {
     }
 }
 
-/// The `kind` label of a change, named like the plan summary's counts.
-fn change_kind(action: &Action) -> &'static str {
-    match action {
-        Action::CreateModel { .. } => "create",
-        Action::SetDescription { .. }
-        | Action::SetModelTag { .. }
-        | Action::SetVersionTag { .. } => "update",
-        Action::Transition { to, .. } if to.is_declarable() => "promote",
-        Action::Transition { .. } => "archive",
-        Action::SetAlias { .. } => "alias_move",
-        Action::DeleteAlias { .. } => "alias_remove",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Reason;
+    use crate::plan::{Action, ActionKind, Reason, Summary};
     use crate::stage::Stage;
 
     #[test]
@@ -272,5 +258,33 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
         }
+    }
+
+    #[test]
+    fn kind_labels_are_the_plan_summary_field_names() {
+        // Dashboards join the metric with the plan JSON's summary, so the label values and
+        // the field names must stay the same words.
+        let summary = serde_json::to_value(Summary::default()).expect("summary as JSON");
+        let fields: Vec<&str> = summary
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut labels: Vec<&str> = [
+            ActionKind::Promote,
+            ActionKind::Archive,
+            ActionKind::AliasMove,
+            ActionKind::AliasRemove,
+            ActionKind::Create,
+            ActionKind::Update,
+        ]
+        .into_iter()
+        .map(ActionKind::as_str)
+        .collect();
+        labels.sort_unstable();
+        let mut fields = fields;
+        fields.sort_unstable();
+        assert_eq!(labels, fields);
     }
 }

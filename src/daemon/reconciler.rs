@@ -22,7 +22,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::status::{ModelStatus, ReconcileRecord, ReconcileResult, Shared, SyncState, Trigger};
-use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, ModelStatus as Applied, Outcome};
+use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, Convergence, Outcome};
 use crate::diagnostic::Diagnostic;
 use crate::manifest::{DesiredModel, DesiredState, ModelSpec};
 use crate::plan::{self, ModelPlan, Plan, Selection};
@@ -282,7 +282,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             let failed: Vec<String> = report
                 .models
                 .iter()
-                .filter(|m| !matches!(m.status, Applied::InSync | Applied::Converged))
+                .filter(|m| !matches!(m.status, Convergence::InSync | Convergence::Converged))
                 .map(|m| match &m.error {
                     Some(error) => format!("{}: {error}", m.model),
                     None => m.model.clone(),
@@ -302,7 +302,10 @@ impl<'r, R: Registry> Reconciler<'r, R> {
     /// Remembers the models that converged and updates their status.
     fn record_report(&mut self, desired: &DesiredState, report: &ApplyReport) {
         for model_report in &report.models {
-            let converged = matches!(model_report.status, Applied::InSync | Applied::Converged);
+            let converged = matches!(
+                model_report.status,
+                Convergence::InSync | Convergence::Converged
+            );
             if converged && let Some(model) = desired.models.get(&model_report.model) {
                 self.applied
                     .insert(model_report.model.clone(), model.spec.clone());
@@ -316,13 +319,13 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                     return;
                 };
                 match model_report.status {
-                    Applied::InSync | Applied::Converged => {
+                    Convergence::InSync | Convergence::Converged => {
                         entry.state = SyncState::InSync;
                         entry.pending_changes.clear();
                         entry.will_apply = false;
                         entry.last_error = None;
                     }
-                    Applied::Failed => {
+                    Convergence::Failed => {
                         if !model_report.remaining.is_empty() {
                             entry.pending_changes = model_report.remaining.clone();
                         }
@@ -337,7 +340,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                         }
                         entry.last_error = Some(error);
                     }
-                    Applied::Interrupted => {
+                    Convergence::Interrupted => {
                         entry.state = SyncState::Unknown;
                         entry.last_error = Some("interrupted by a signal".to_owned());
                     }

@@ -14,9 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 use crate::plan::Change;
-
-/// The version of the `/status` document; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+use crate::render::FORMAT_VERSION;
 
 /// What started a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,8 +122,8 @@ pub struct ReconcileRecord {
 /// The `/status` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    /// The version of this document's format.
-    pub format_version: u32,
+    /// The version of this document's format ([`FORMAT_VERSION`]).
+    pub format_version: &'static str,
     /// The desired-state directory.
     pub dir: PathBuf,
     /// Whether drift found in the registry is reverted.
@@ -296,7 +294,7 @@ mod tests {
         stopping.cancel();
         assert_eq!(shared.readiness(), Err("shutting down".to_owned()));
         let json = serde_json::to_value(shared.snapshot()).expect("json");
-        assert_eq!(json["format_version"], 1);
+        assert_eq!(json["format_version"], "1");
         assert_eq!(json["ready"], false);
         assert_eq!(json["last_reconcile"]["trigger"], "resync");
     }

@@ -2,7 +2,9 @@
 //!
 //! [`Registry`] is the small domain trait the planner's caller and the executor use.
 //! [`mlflow::MlflowClient`] implements it over MLflow's REST API (reqwest, rustls);
-//! [`fake::FakeRegistry`] implements it in memory for unit tests of apply.
+//! `fake::FakeRegistry` implements it in memory for unit tests of apply; it is compiled
+//! only for the crate's own tests or with the `test-support` feature, so the library that
+//! ships carries no test double.
 //!
 //! Reading the whole registry takes two paged searches (registered models with their
 //! tags and aliases, then every model version), so the number of requests grows with the
@@ -10,6 +12,7 @@
 
 mod config;
 mod error;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod mlflow;
 mod retry;

@@ -2,12 +2,18 @@
 //! `similar`: `--- a/FILE` / `+++ b/FILE` headers (no prefix for an absolute path), `@@` hunks with three lines of context,
 //! removals in red and additions in green when coloring is on, and git's marker for a last
 //! line without a line break.
+//!
+//! The file name and every line go through [`printable`]: a manifest is text anyone with
+//! write access to the repository can put control characters into, and `promote` prints its
+//! diff to a terminal.
 
 use std::io::{self, Write};
 use std::path::Path;
 
 use anstyle::{AnsiColor, Style};
 use similar::{ChangeTag, TextDiff};
+
+use super::printable;
 
 /// Lines of unchanged context around each change.
 const CONTEXT_LINES: usize = 3;
@@ -38,10 +44,14 @@ pub fn write_unified(
 
     let diff = TextDiff::from_lines(old, new);
     // git's `a/` and `b/` prefixes, for a path relative to where the command runs.
+    let printable_label = printable(label);
     let (old_label, new_label) = if Path::new(label).is_absolute() {
-        (label.to_owned(), label.to_owned())
+        (printable_label.to_string(), printable_label.to_string())
     } else {
-        (format!("a/{label}"), format!("b/{label}"))
+        (
+            format!("a/{printable_label}"),
+            format!("b/{printable_label}"),
+        )
     };
     writeln!(out, "{}", paint(header, &format!("--- {old_label}")))?;
     writeln!(out, "{}", paint(header, &format!("+++ {new_label}")))?;
@@ -60,7 +70,7 @@ pub fn write_unified(
                 .strip_suffix('\n')
                 .map(|line| line.strip_suffix('\r').unwrap_or(line))
                 .unwrap_or(line);
-            let text = format!("{sign}{line}");
+            let text = format!("{sign}{}", printable(line));
             match style {
                 Some(style) => writeln!(out, "{}", paint(style, &text))?,
                 None => writeln!(out, "{text}")?,
@@ -108,5 +118,33 @@ mod tests {
             out.ends_with("-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn file_names_and_lines_are_escaped() {
+        use crate::render::hostile::{assert_escaped, assert_only_own_colors, text};
+
+        let label = text("desired-state/m");
+        let old = format!("a: 1\n{}\nc: 3\n", text("b: old"));
+        let new = format!("a: 1\n{}\nc: 3\n", text("b: new"));
+        let write = |color: bool| {
+            let mut out = Vec::new();
+            write_unified(&mut out, &label, &old, &new, color).expect("write");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let plain = write(false);
+        assert_escaped(&plain);
+        for expected in [
+            "--- a/desired-state/m\\u{1b}[31m",
+            "+++ b/desired-state/m\\u{1b}[31m",
+            "-b: old\\u{1b}[31m",
+            "+b: new\\u{1b}[31m",
+        ] {
+            assert!(
+                plain.contains(expected),
+                "`{expected}` missing in:\n{plain}"
+            );
+        }
+        assert_only_own_colors(&write(true), &plain);
     }
 }

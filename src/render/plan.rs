@@ -6,12 +6,9 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::apply::{ApplyReport, ModelStatus, OutcomeStatus};
+use super::printable;
+use crate::apply::{ApplyReport, Convergence, OutcomeStatus};
 use crate::plan::{Action, Change, Plan, Summary};
-
-/// The version of the JSON documents `plan`/`reconcile --output json` print. Bumped only
-/// when a field changes meaning or disappears; new fields may appear at any time.
-pub const FORMAT_VERSION: &str = "1";
 
 /// Figures about the run, for the JSON document and benchmarks.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -23,6 +20,10 @@ pub struct Stats {
 }
 
 /// The symbol, color and one-line description of a change.
+///
+/// Every text from a manifest or the registry goes through [`printable`] (names, keys) or
+/// [`quote`] (values, which `Debug` escapes), so the description carries no control
+/// character whichever renderer prints it.
 fn describe(action: &Action) -> (char, AnsiColor, String) {
     match action {
         Action::CreateModel { description, tags } => (
@@ -41,7 +42,7 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
                     format!(
                         " and tags {}",
                         tags.iter()
-                            .map(|(k, v)| format!("{k}={v:?}"))
+                            .map(|(k, v)| format!("{}={v:?}", printable(k)))
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -57,7 +58,8 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             '~',
             AnsiColor::Yellow,
             format!(
-                "tag {key}: {} → {}",
+                "tag {}: {} → {}",
+                printable(key),
                 from.as_deref().map_or("(unset)".into(), quote),
                 quote(to)
             ),
@@ -71,7 +73,8 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             '~',
             AnsiColor::Yellow,
             format!(
-                "version {version} tag {key}: {} → {}",
+                "version {version} tag {}: {} → {}",
+                printable(key),
                 from.as_deref().map_or("(unset)".into(), quote),
                 quote(to)
             ),
@@ -88,14 +91,14 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             '~',
             AnsiColor::Yellow,
             match from {
-                Some(from) => format!("alias {alias}: {from} → {to}"),
-                None => format!("alias {alias}: (none) → {to}"),
+                Some(from) => format!("alias {}: {from} → {to}", printable(alias)),
+                None => format!("alias {}: (none) → {to}", printable(alias)),
             },
         ),
         Action::DeleteAlias { alias, version } => (
             '-',
             AnsiColor::Red,
-            format!("alias {alias}: {version} → (removed)"),
+            format!("alias {}: {version} → (removed)", printable(alias)),
         ),
     }
 }
@@ -106,6 +109,7 @@ pub fn change_line(change: &Change) -> String {
     format!("{symbol} {text} ({})", change.reason)
 }
 
+/// `text` in double quotes, cut after 60 characters; `Debug` escapes its control characters.
 fn quote(text: &str) -> String {
     const MAX: usize = 60;
     if text.chars().count() > MAX {
@@ -186,7 +190,7 @@ fn write_changes(
                 "  {}",
                 painter.paint(
                     Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
-                    &format!("FAILED: {error}")
+                    &format!("FAILED: {}", printable(error))
                 )
             ),
         };
@@ -208,7 +212,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             writeln!(
                 out,
                 "  {} {}",
-                painter.paint(bold, &model.model),
+                painter.paint(bold, &printable(&model.model)),
                 painter.paint(Style::new().dimmed(), "in sync")
             )?;
             continue;
@@ -216,10 +220,10 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
         writeln!(
             out,
             "  {} {}",
-            painter.paint(bold, &model.model),
+            painter.paint(bold, &printable(&model.model)),
             painter.paint(
                 Style::new().dimmed(),
-                &format!("({})", model.manifest.display())
+                &format!("({})", printable(&model.manifest.display().to_string()))
             )
         )?;
         write_changes(out, &painter, &model.changes, None)?;
@@ -231,7 +235,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             "Unmanaged models (no manifest; never changed): {}",
             plan.unmanaged
                 .iter()
-                .map(|name| super::printable(name))
+                .map(|name| printable(name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;
@@ -263,12 +267,12 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
     let red = Style::new().bold().fg_color(Some(AnsiColor::Red.into()));
     for model in &report.models {
         let status = match model.status {
-            ModelStatus::InSync => "in sync",
-            ModelStatus::Converged => "converged",
-            ModelStatus::Failed => "FAILED",
-            ModelStatus::Interrupted => "interrupted",
+            Convergence::InSync => "in sync",
+            Convergence::Converged => "converged",
+            Convergence::Failed => "FAILED",
+            Convergence::Interrupted => "interrupted",
         };
-        let status_style = if model.status == ModelStatus::Failed {
+        let status_style = if model.status == Convergence::Failed {
             red
         } else {
             Style::new().dimmed()
@@ -276,7 +280,7 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
         writeln!(
             out,
             "  {} {}{}",
-            painter.paint(bold, &model.model),
+            painter.paint(bold, &printable(&model.model)),
             painter.paint(status_style, status),
             if model.replanned {
                 painter.paint(
@@ -293,14 +297,18 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
         write_changes(out, &painter, &changes, Some(&statuses))?;
         for outcome in &model.outcomes {
             if let Some(error) = &outcome.annotation_error {
-                writeln!(out, "    warning: audit tag not written: {error}")?;
+                writeln!(
+                    out,
+                    "    warning: audit tag not written: {}",
+                    printable(error)
+                )?;
             }
         }
         if let Some(error) = &model.error {
             writeln!(
                 out,
                 "    {}",
-                painter.paint(red, &format!("error: {error}"))
+                painter.paint(red, &format!("error: {}", printable(error)))
             )?;
         }
         if !model.remaining.is_empty() {
@@ -308,7 +316,7 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
             write_changes(out, &painter, &model.remaining, None)?;
         }
         for diagnostic in &model.diagnostics {
-            writeln!(out, "    {diagnostic}")?;
+            writeln!(out, "    {}", printable(&diagnostic.to_string()))?;
         }
     }
     let (applied, failed, skipped) = report.counts();
@@ -375,7 +383,7 @@ struct JsonModel<'a> {
     in_sync: bool,
     changes: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<ModelStatus>,
+    status: Option<Convergence>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replanned: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -406,7 +414,7 @@ pub fn write_json(
                     Some(applied) => to_value(serde_json::to_value(&applied.outcomes)),
                     None => to_value(serde_json::to_value(&model.changes)),
                 },
-                status: report.map(|_| applied.map_or(ModelStatus::InSync, |m| m.status)),
+                status: report.map(|_| applied.map_or(Convergence::InSync, |m| m.status)),
                 replanned: applied.map(|m| m.replanned),
                 error: applied.and_then(|m| m.error.as_deref()),
                 remaining: applied
@@ -417,7 +425,7 @@ pub fn write_json(
         .collect();
     let summary = plan.summary();
     let document = JsonDocument {
-        format_version: FORMAT_VERSION,
+        format_version: super::FORMAT_VERSION,
         mlreg_version: env!("CARGO_PKG_VERSION"),
         mode: if report.is_some() { "apply" } else { "plan" },
         summary: JsonSummary {
@@ -442,8 +450,10 @@ pub fn write_json(
     writeln!(out)
 }
 
+/// A Markdown table cell or code span: control characters escaped, `|` too (it would end
+/// the cell).
 fn escape_cell(text: &str) -> String {
-    super::printable(text).replace('|', "\\|")
+    printable(text).replace('|', "\\|")
 }
 
 /// Writes the plan (and the apply report, if any) as Markdown for a pull-request comment:
@@ -498,7 +508,7 @@ pub fn write_markdown(
                 out,
                 "#### `{}` — `{}`",
                 escape_cell(&model.model),
-                model.manifest.display()
+                escape_cell(&model.manifest.display().to_string())
             )?;
             writeln!(out)?;
             let applied = report.and_then(|r| r.models.iter().find(|m| m.model == model.model));
@@ -703,5 +713,186 @@ mod tests {
         assert!(text.contains("| `churn` | 0 | in sync |"));
         assert!(text.contains("<details><summary>Details</summary>"));
         assert!(text.contains("| ↑ | version 4: Staging → Production | declared |"));
+    }
+
+    /// A plan and an apply report with a hostile text in every field that comes from a
+    /// manifest or the registry.
+    fn hostile_plan_and_report() -> (Plan, ApplyReport) {
+        use crate::apply::{ModelReport, Outcome};
+        use crate::diagnostic::Diagnostic;
+        use crate::render::hostile::text;
+
+        let name = text("model");
+        let manifest = PathBuf::from(text("desired-state/m"));
+        let changes = vec![
+            Change {
+                action: Action::CreateModel {
+                    description: Some(text("description")),
+                    tags: [(text("key"), text("value"))].into_iter().collect(),
+                },
+                reason: Reason::CreateModel,
+            },
+            Change {
+                action: Action::SetDescription {
+                    from: text("old description"),
+                    to: text("new description"),
+                },
+                reason: Reason::Description,
+            },
+            Change {
+                action: Action::SetModelTag {
+                    key: text("model tag key"),
+                    from: Some(text("old value")),
+                    to: text("new value"),
+                },
+                reason: Reason::Tag,
+            },
+            Change {
+                action: Action::SetVersionTag {
+                    version: 2,
+                    key: text("version tag key"),
+                    from: None,
+                    to: text("value"),
+                },
+                reason: Reason::Tag,
+            },
+            Change {
+                action: Action::Transition {
+                    version: 2,
+                    from: Stage::Staging,
+                    to: Stage::Production,
+                },
+                reason: Reason::Declared,
+            },
+            Change {
+                action: Action::SetAlias {
+                    alias: text("champion"),
+                    from: Some(1),
+                    to: 2,
+                },
+                reason: Reason::AliasMoved,
+            },
+            Change {
+                action: Action::DeleteAlias {
+                    alias: text("stale"),
+                    version: 1,
+                },
+                reason: Reason::AliasRemoved,
+            },
+        ];
+        let plan = Plan {
+            models: vec![
+                ModelPlan {
+                    model: name.clone(),
+                    manifest: manifest.clone(),
+                    changes: changes.clone(),
+                    basis: None,
+                },
+                ModelPlan {
+                    model: text("in sync model"),
+                    manifest: PathBuf::from(text("desired-state/n")),
+                    changes: Vec::new(),
+                    basis: None,
+                },
+            ],
+            unmanaged: vec![text("unmanaged")],
+        };
+        let outcomes = changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| Outcome {
+                change: change.clone(),
+                result: match index {
+                    0 => OutcomeStatus::Applied,
+                    1 => OutcomeStatus::Failed {
+                        error: text("server said"),
+                    },
+                    _ => OutcomeStatus::Skipped,
+                },
+                annotation_error: Some(text("audit tag error")),
+            })
+            .collect();
+        let report = ApplyReport {
+            models: vec![ModelReport {
+                model: name,
+                manifest,
+                status: Convergence::Failed,
+                replanned: true,
+                outcomes,
+                error: Some(text("read error")),
+                remaining: changes,
+                diagnostics: vec![Diagnostic::global(text("diagnostic"))],
+            }],
+            interrupted: false,
+        };
+        (plan, report)
+    }
+
+    #[test]
+    fn every_text_from_a_manifest_or_the_registry_is_escaped() {
+        use crate::render::hostile::{assert_escaped, assert_only_own_colors};
+
+        let (plan, report) = hostile_plan_and_report();
+        let render = |write: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
+            let mut out = Vec::new();
+            write(&mut out).expect("write");
+            String::from_utf8(out).expect("utf-8")
+        };
+
+        let plain = render(&|out| write_text(out, &plan, false));
+        assert_escaped(&plain);
+        // Each field got there: names, keys, aliases, paths.
+        for field in [
+            "model",
+            "desired-state/m",
+            "key",
+            "model tag key",
+            "version tag key",
+            "champion",
+            "stale",
+            "in sync model",
+            "unmanaged",
+        ] {
+            assert!(
+                plain.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{plain}"
+            );
+        }
+        let colored = render(&|out| write_text(out, &plan, true));
+        assert_only_own_colors(&colored, &plain);
+
+        let plain = render(&|out| write_report_text(out, &report, false));
+        assert_escaped(&plain);
+        for field in ["server said", "audit tag error", "read error", "diagnostic"] {
+            assert!(
+                plain.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{plain}"
+            );
+        }
+        let colored = render(&|out| write_report_text(out, &report, true));
+        assert_only_own_colors(&colored, &plain);
+
+        for markdown in [
+            render(&|out| write_markdown(out, &plan, None)),
+            render(&|out| write_markdown(out, &plan, Some(&report))),
+        ] {
+            assert_escaped(&markdown);
+            assert!(
+                markdown.contains("desired-state/m\\u{1b}[31m"),
+                "{markdown}"
+            );
+        }
+        let markdown = render(&|out| write_markdown(out, &plan, Some(&report)));
+        assert!(markdown.contains("server said\\u{1b}[31m"), "{markdown}");
+
+        // The single-line form `info` shows as drift.
+        for change in &plan.models[0].changes {
+            let line = change_line(change);
+            assert!(
+                !line.chars().any(char::is_control),
+                "{}",
+                line.escape_debug()
+            );
+        }
     }
 }

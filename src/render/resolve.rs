@@ -8,12 +8,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::printable;
+use super::{FORMAT_VERSION, printable};
 use crate::resolve::{AnsweredBy, Fallback, Note, Resolution, Unresolved};
 use crate::stage::Stage;
 
-/// The version of the JSON document; bumped on an incompatible change.
-const FORMAT_VERSION: u32 = 1;
 
 /// The answer for people and shell scripts: the URI, then `source: ...`.
 pub fn write_text(out: &mut dyn Write, resolution: &Resolution) -> io::Result<()> {
@@ -27,7 +25,7 @@ pub fn write_text(out: &mut dyn Write, resolution: &Resolution) -> io::Result<()
 /// The JSON document of `--output json`.
 #[derive(Debug, Serialize)]
 struct Document<'a> {
-    format_version: u32,
+    format_version: &'static str,
     model: &'a str,
     version: Option<u64>,
     stage: Option<Stage>,
@@ -148,7 +146,7 @@ mod tests {
         assert_eq!(
             value,
             serde_json::json!({
-                "format_version": 1, "model": "m", "version": 3, "stage": "Staging",
+                "format_version": "1", "model": "m", "version": 3, "stage": "Staging",
                 "uri": "models:/m/3", "source": null, "fallback": "staging",
                 "answered_by": "manifest",
             })

@@ -4,8 +4,9 @@
 //! (milliseconds since the epoch, like MLflow's timestamps) so that ages render the same
 //! in tests as the day they were written.
 //!
-//! The JSON documents are an interface for tools: they carry `format_version` (1), and a
-//! field is only ever added, never renamed or removed, within one format version.
+//! The JSON documents are an interface for tools: they carry `format_version`
+//! ([`FORMAT_VERSION`], the string `"1"`), and a field is only ever added, never renamed or
+//! removed, within one format version.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -14,12 +15,9 @@ use std::path::PathBuf;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use serde::Serialize;
 
-use super::printable;
+use super::{FORMAT_VERSION, printable};
 use crate::registry::{ObservedModel, ObservedVersion};
 use crate::stage::Stage;
-
-/// The `format_version` of the JSON documents written here.
-pub const FORMAT_VERSION: u32 = 1;
 
 /// Every stage, in the order summaries list them.
 const STAGES: [Stage; 4] = [
@@ -123,7 +121,8 @@ fn write_trimmed(out: &mut dyn Write, text: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// `mlreg versions`: one row per version, newest first.
+/// `mlreg versions`: one row per version, newest first. Every cell from the registry goes
+/// through [`printable`].
 pub fn write_versions_table(
     out: &mut dyn Write,
     model: &ObservedModel,
@@ -140,10 +139,10 @@ pub fn write_versions_table(
         table.add_row(vec![
             version.version.to_string(),
             version.stage.to_string(),
-            dash_if_empty(&aliases).to_owned(),
+            printable(dash_if_empty(&aliases)).into_owned(),
             printable(dash_if_empty(&version.run_id)).into_owned(),
             printable(dash_if_empty(&version.source)).into_owned(),
-            dash_if_empty(&version.status).to_owned(),
+            printable(dash_if_empty(&version.status)).into_owned(),
             age(version.creation_timestamp, now_ms),
         ]);
     }
@@ -193,12 +192,12 @@ impl<'a> VersionJson<'a> {
     }
 }
 
-/// `mlreg versions --output json`: `{"format_version": 1, "model": ..., "versions": [...]}`,
+/// `mlreg versions --output json`: `{"format_version": "1", "model": ..., "versions": [...]}`,
 /// versions newest first.
 pub fn write_versions_json(out: &mut dyn Write, model: &ObservedModel) -> io::Result<()> {
     #[derive(Serialize)]
     struct Document<'a> {
-        format_version: u32,
+        format_version: &'static str,
         model: &'a str,
         versions: Vec<VersionJson<'a>>,
     }
@@ -232,11 +231,12 @@ fn stage_summary(model: &ObservedModel, stage: Stage) -> StageSummary {
 
 fn management_text(management: &Management) -> String {
     match management {
-        Management::Managed { file } => file.display().to_string(),
+        Management::Managed { file } => printable(&file.display().to_string()).into_owned(),
         Management::NotManaged => "not managed".to_owned(),
-        Management::NoManifests { dir } => {
-            format!("not managed (no manifest directory {})", dir.display())
-        }
+        Management::NoManifests { dir } => format!(
+            "not managed (no manifest directory {})",
+            printable(&dir.display().to_string())
+        ),
         Management::Unknown { problems } => format!(
             "unknown (manifests invalid: {problems} problem{})",
             if *problems == 1 { "" } else { "s" }
@@ -304,7 +304,7 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
     } else {
         writeln!(out, "Aliases:")?;
         for (alias, version) in &model.aliases {
-            writeln!(out, "  {alias} -> {version}")?;
+            writeln!(out, "  {} -> {version}", printable(alias))?;
         }
     }
     if model.tags.is_empty() {
@@ -321,7 +321,9 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
         } else {
             writeln!(out, "Drift:")?;
             for line in drift {
-                writeln!(out, "  {line}")?;
+                // Already escaped by the plan renderer; escaping again is a no-op that keeps
+                // this function safe whoever builds the lines.
+                writeln!(out, "  {}", printable(line))?;
             }
         }
     }
@@ -332,7 +334,7 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
 pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<()> {
     #[derive(Serialize)]
     struct Document<'a> {
-        format_version: u32,
+        format_version: &'static str,
         model: &'a str,
         description: Option<&'a str>,
         tags: &'a BTreeMap<String, String>,
@@ -511,7 +513,7 @@ mod tests {
     fn versions_json_is_versioned_and_complete() {
         let json: serde_json::Value =
             serde_json::from_str(&render(|out| write_versions_json(out, &model()))).expect("JSON");
-        assert_eq!(json["format_version"], 1);
+        assert_eq!(json["format_version"], "1");
         assert_eq!(json["model"], "m");
         let versions = json["versions"].as_array().expect("array");
         let numbers: Vec<u64> = versions
@@ -616,7 +618,7 @@ mod tests {
         };
         let json: serde_json::Value =
             serde_json::from_str(&render(|out| write_info_json(out, &info))).expect("JSON");
-        assert_eq!(json["format_version"], 1);
+        assert_eq!(json["format_version"], "1");
         assert_eq!(
             json["managed_by"],
             serde_json::json!({"state": "not_managed"})
@@ -629,5 +631,70 @@ mod tests {
         assert_eq!(json["aliases"]["champion"], 2);
         assert_eq!(json["latest_version"], 4);
         assert!(json.get("drift").is_none());
+    }
+
+    #[test]
+    fn every_text_from_the_registry_or_a_manifest_is_escaped() {
+        use crate::render::hostile::{assert_escaped, text};
+
+        let mut model = model();
+        model.name = text("model");
+        model.description = text("description");
+        model.tags.insert(text("tag key"), text("tag value"));
+        model.aliases.insert(text("alias"), 2);
+        for version in model.versions.values_mut() {
+            version.run_id = text("run");
+            version.source = text("source");
+            version.status = text("status");
+        }
+        let drift = vec![text("drift line")];
+        for (management, path) in [
+            (
+                Management::Managed {
+                    file: PathBuf::from(text("desired-state/m")),
+                },
+                "desired-state/m",
+            ),
+            (
+                Management::NoManifests {
+                    dir: PathBuf::from(text("desired-state")),
+                },
+                "directory desired-state",
+            ),
+        ] {
+            let info = ModelInfo {
+                model: &model,
+                management,
+                drift: Some(drift.clone()),
+            };
+            let info_text = render(|out| write_info_text(out, &info, NOW));
+            assert_escaped(&info_text);
+            for field in [
+                "model",
+                "description",
+                "tag key",
+                "tag value",
+                "alias",
+                path,
+                "drift line",
+            ] {
+                assert!(
+                    info_text.contains(&format!("{field}\\u{{1b}}[31m")),
+                    "`{field}` missing or unescaped in:\n{info_text}"
+                );
+            }
+        }
+
+        let table = render(|out| write_versions_table(out, &model, NOW));
+        assert_escaped(&table);
+        for field in ["alias", "run", "source", "status"] {
+            assert!(
+                table.contains(&format!("{field}\\u{{1b}}[31m")),
+                "`{field}` missing or unescaped in:\n{table}"
+            );
+        }
+
+        model.versions.clear();
+        assert_escaped(&render(|out| write_versions_table(out, &model, NOW)));
     }
 }

@@ -415,7 +415,7 @@ async fn resolve_follows_production_then_staging_then_the_local_fallback() {
     assert_eq!(
         json,
         serde_json::json!({
-            "format_version": 1, "model": name, "version": 2, "stage": "Production",
+            "format_version": "1", "model": name, "version": 2, "stage": "Production",
             "uri": format!("models:/{name}/2"), "source": format!("s3://bucket/{name}/2"),
             "fallback": null, "answered_by": "registry",
         })

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mlreg::apply::{ApplyReport, ModelReport, ModelStatus, Outcome, OutcomeStatus};
+use mlreg::apply::{ApplyReport, ModelReport, Convergence, Outcome, OutcomeStatus};
 use mlreg::diagnostic::Diagnostic;
 use mlreg::plan::{Action, Change, ModelPlan, Plan, Reason};
 use mlreg::render::plan::{Stats, write_json, write_markdown, write_report_text, write_text};
@@ -177,7 +177,7 @@ fn report() -> ApplyReport {
             ModelReport {
                 model: "bert".into(),
                 manifest: PathBuf::from("desired-state/bert.yaml"),
-                status: ModelStatus::Failed,
+                status: Convergence::Failed,
                 replanned: false,
                 outcomes,
                 error: Some("version 5 did not reach Staging".into()),
@@ -189,7 +189,7 @@ fn report() -> ApplyReport {
             ModelReport {
                 model: "fraud".into(),
                 manifest: PathBuf::from("desired-state/fraud.yaml"),
-                status: ModelStatus::Converged,
+                status: Convergence::Converged,
                 replanned: true,
                 outcomes: fraud_changes()
                     .into_iter()
@@ -307,7 +307,7 @@ fn the_text_of_an_interrupted_report() {
     let mut report = report();
     report.interrupted = true;
     report.models.truncate(1);
-    report.models[0].status = ModelStatus::Interrupted;
+    report.models[0].status = Convergence::Interrupted;
     report.models[0].error = None;
     report.models[0].remaining.clear();
     report.models[0].diagnostics.clear();

@@ -71,7 +71,7 @@ async fn versions_json_matches_the_registry() {
     let (code, stdout, stderr) = run(&["versions", &name, "--output", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let document = json(&stdout);
-    assert_eq!(document["format_version"], 1);
+    assert_eq!(document["format_version"], "1");
     assert_eq!(document["model"], name.as_str());
 
     let model = read(&client, &name).await;
@@ -201,7 +201,7 @@ async fn info_json_summarizes_the_model_and_names_its_manifest() {
     let document = json(&stdout);
     let model = read(&client, &name).await;
 
-    assert_eq!(document["format_version"], 1);
+    assert_eq!(document["format_version"], "1");
     assert_eq!(document["model"], name.as_str());
     assert_eq!(document["description"], "Fake review detector");
     assert_eq!(

@@ -127,7 +127,7 @@ async fn manifest_edits_and_atomic_saves_converge_the_registry_and_sigterm_exits
         })
         .await;
     let status = daemon.status().await;
-    assert_eq!(status["format_version"], 1);
+    assert_eq!(status["format_version"], "1");
     assert_eq!(status["manifests"]["valid"], true);
     assert_eq!(model_status(&status, &name)["state"], "in_sync");
     assert!(
