@@ -12,7 +12,6 @@ use super::{FORMAT_VERSION, printable};
 use crate::resolve::{AnsweredBy, Fallback, Note, Resolution, Unresolved};
 use crate::stage::Stage;
 
-
 /// The answer for people and shell scripts: the URI, then `source: ...`.
 pub fn write_text(out: &mut dyn Write, resolution: &Resolution) -> io::Result<()> {
     writeln!(out, "{}", printable(&resolution.uri))?;

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mlreg::apply::{ApplyReport, ModelReport, Convergence, Outcome, OutcomeStatus};
+use mlreg::apply::{ApplyReport, Convergence, ModelReport, Outcome, OutcomeStatus};
 use mlreg::diagnostic::Diagnostic;
 use mlreg::plan::{Action, Change, ModelPlan, Plan, Reason};
 use mlreg::render::plan::{Stats, write_json, write_markdown, write_report_text, write_text};

@@ -62,6 +62,14 @@ pub enum EditError {
         /// Its manifest.
         file: PathBuf,
     },
+    /// An alias name MLflow would refuse.
+    #[error("invalid alias name `{alias}`: {problem}")]
+    InvalidAlias {
+        /// The name.
+        alias: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The file uses a construct the editor does not rewrite safely.
     #[error("cannot edit {location} automatically: {what}; edit the file by hand")]
     Unsupported {

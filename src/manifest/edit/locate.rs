@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::str::FromStr as _;
 
-use yaml_edit::{YamlFile, YamlNode};
+use yaml_edit::{Mapping, YamlFile, YamlNode};
 
 use super::{EditError, Result, StageVersions};
 use crate::manifest::DesiredModel;
@@ -75,36 +75,8 @@ impl<'t> Located<'t> {
             location: format!("{}:{}", file.display(), line_number(text, offset)),
             what: what.to_owned(),
         };
-        let parsed = YamlFile::from_str(text).map_err(|error| {
-            unsupported(0, &format!("the YAML editor cannot parse it ({error})"))
-        })?;
-        if parsed.to_string() != text {
-            return Err(unsupported(
-                0,
-                "the YAML editor cannot reproduce the file exactly",
-            ));
-        }
+        let spec = spec_mapping(text, file, model)?;
         let name_offset = origin_offset(text, model.origins.name.line, model.origins.name.column);
-        let document = parsed
-            .documents()
-            .find(|document| range_of(document.byte_range()).contains(&name_offset))
-            .ok_or_else(|| unsupported(name_offset, "the model's YAML document was not found"))?;
-        let root = document
-            .as_mapping()
-            .ok_or_else(|| unsupported(name_offset, "the document is not a plain mapping"))?;
-        let named = root
-            .get_mapping("metadata")
-            .and_then(|metadata| metadata.get("name"))
-            .and_then(|name| name.as_scalar().map(|scalar| scalar.as_string()));
-        if named.as_deref() != Some(model.name.as_str()) {
-            return Err(unsupported(
-                name_offset,
-                "the model's `metadata.name` could not be found where the loader read it",
-            ));
-        }
-        let spec = root
-            .get_mapping("spec")
-            .ok_or_else(|| unsupported(name_offset, "`spec` is not a plain mapping"))?;
         let stages_node = spec
             .get("stages")
             .ok_or_else(|| unsupported(name_offset, "`spec.stages` was not found"))?;
@@ -308,6 +280,53 @@ pub(super) fn flow_style(raw: &str) -> Option<FlowStyle> {
         padded: inner.starts_with(' ') && !inner.trim().is_empty(),
         tight,
     })
+}
+
+/// The `spec` mapping of `model`'s document in `text` (the file `file`).
+pub(super) fn spec_mapping(text: &str, file: &Path, model: &DesiredModel) -> Result<Mapping> {
+    let root = document_mapping(text, file, model)?;
+    let name_offset = origin_offset(text, model.origins.name.line, model.origins.name.column);
+    root.get_mapping("spec")
+        .ok_or_else(|| EditError::Unsupported {
+            location: format!("{}:{}", file.display(), line_number(text, name_offset)),
+            what: "`spec` is not a plain mapping".to_owned(),
+        })
+}
+
+/// The root mapping of `model`'s document in `text` (the file `file`), found where the
+/// loader read the model's `metadata.name`.
+pub(super) fn document_mapping(text: &str, file: &Path, model: &DesiredModel) -> Result<Mapping> {
+    let unsupported = |offset: usize, what: &str| EditError::Unsupported {
+        location: format!("{}:{}", file.display(), line_number(text, offset)),
+        what: what.to_owned(),
+    };
+    let parsed = YamlFile::from_str(text)
+        .map_err(|error| unsupported(0, &format!("the YAML editor cannot parse it ({error})")))?;
+    if parsed.to_string() != text {
+        return Err(unsupported(
+            0,
+            "the YAML editor cannot reproduce the file exactly",
+        ));
+    }
+    let name_offset = origin_offset(text, model.origins.name.line, model.origins.name.column);
+    let document = parsed
+        .documents()
+        .find(|document| range_of(document.byte_range()).contains(&name_offset))
+        .ok_or_else(|| unsupported(name_offset, "the model's YAML document was not found"))?;
+    let root = document
+        .as_mapping()
+        .ok_or_else(|| unsupported(name_offset, "the document is not a plain mapping"))?;
+    let named = root
+        .get_mapping("metadata")
+        .and_then(|metadata| metadata.get("name"))
+        .and_then(|name| name.as_scalar().map(|scalar| scalar.as_string()));
+    if named.as_deref() != Some(model.name.as_str()) {
+        return Err(unsupported(
+            name_offset,
+            "the model's `metadata.name` could not be found where the loader read it",
+        ));
+    }
+    Ok(root)
 }
 
 /// A version number written plainly: digits, no sign, no leading zero.

@@ -1,8 +1,11 @@
-//! In-place edits of a model's `stages` (`mlreg promote`, `mlreg set-stage`) that keep
-//! everything else of the file byte for byte: comments, blank lines, key order, quoting,
-//! indentation, line endings and the other documents of a multi-document file.
+//! In-place edits of a model's manifest (`mlreg promote`, `set-stage`, `set-alias`,
+//! `migrate`) that keep everything else of the file byte for byte: comments, blank lines,
+//! key order, quoting, indentation, line endings and the other documents of a
+//! multi-document file. [`edit_stages`] changes `stages`; [`edit_model`] also points and
+//! removes aliases, sets `serving.prefer` and drops `stages` (`model`, with the entries of
+//! other mappings found and spliced by `mapping`).
 //!
-//! An edit is made in four steps, one module each:
+//! A stage edit is made in four steps, one module each:
 //! 1. `change`: the intended change, on plain data (which versions end up in which
 //!    stage), refused early when it names a stage that cannot be declared or would change
 //!    nothing.
@@ -29,6 +32,8 @@
 mod change;
 mod error;
 mod locate;
+mod mapping;
+mod model;
 mod splice;
 mod verify;
 
@@ -41,6 +46,7 @@ use crate::stage::Stage;
 
 pub use change::StageChange;
 pub use error::EditError;
+pub use model::{ManifestChange, ManifestEdit, edit_model};
 
 use change::Intent;
 use locate::Located;
@@ -68,11 +74,11 @@ pub struct StageEdit {
     pub stages_after: StageVersions,
 }
 
-/// What [`edit_stages`] found to do.
+/// What an edit ([`edit_stages`], [`edit_model`]) found to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EditOutcome {
+pub enum EditOutcome<E = StageEdit> {
     /// The file must change; the edit is verified.
-    Edited(StageEdit),
+    Edited(E),
     /// Nothing to change: the manifest already says so (the reason, for people).
     Unchanged(String),
 }
@@ -85,20 +91,9 @@ pub fn edit_stages(
     change: &StageChange,
 ) -> Result<EditOutcome> {
     change::check(change)?;
-    let declared = desired
-        .models
-        .get(model)
-        .ok_or_else(|| EditError::NotManaged {
-            model: model.to_owned(),
-            dir: desired.root.clone(),
-        })?;
+    let declared = declared_model(desired, model)?;
     let file = declared.file().to_path_buf();
-    let Some(text) = desired.sources.get(&file) else {
-        return Err(EditError::Io {
-            file,
-            source: io::Error::other("the file's text was not kept by the loader"),
-        });
-    };
+    let text = source_text(desired, &file)?;
     if declared.spec.stages.is_none() {
         return Err(EditError::NoStages {
             model: model.to_owned(),
@@ -198,6 +193,25 @@ pub fn describe_versions(versions: &[u64]) -> String {
         [one] => one.to_string(),
         many => splice::flow_list(many, locate::FlowStyle::default()),
     }
+}
+
+/// The model `model` of `desired`, or the error saying no manifest declares it.
+fn declared_model<'d>(desired: &'d DesiredState, model: &str) -> Result<&'d DesiredModel> {
+    desired
+        .models
+        .get(model)
+        .ok_or_else(|| EditError::NotManaged {
+            model: model.to_owned(),
+            dir: desired.root.clone(),
+        })
+}
+
+/// The text of `file` as the loader read it.
+fn source_text<'d>(desired: &'d DesiredState, file: &std::path::Path) -> Result<&'d str> {
+    desired.sources.get(file).ok_or_else(|| EditError::Io {
+        file: file.to_path_buf(),
+        source: io::Error::other("the file's text was not kept by the loader"),
+    })
 }
 
 /// Both declarable stages of `model`, as the loader read them (ascending).

@@ -20,6 +20,39 @@ pub(super) fn verify(
     model: &str,
     intended: &StageVersions,
 ) -> Result<()> {
+    let mut expected = originals
+        .iter()
+        .find(|original| original.name == model)
+        .map(|original| original.spec.clone())
+        .unwrap_or_default();
+    expected.stages = Some(stages_of(intended));
+    verify_spec(file, edited, originals, model, &expected).map_err(|error| match error {
+        EditError::Verification { file, detail } if detail.starts_with(DIFFERS) => {
+            EditError::Verification {
+                file,
+                detail: format!(
+                    "model `{model}` would not hold exactly {}",
+                    describe(intended)
+                ),
+            }
+        }
+        other => other,
+    })
+}
+
+/// How the detail of a verification error about the edited model itself starts.
+const DIFFERS: &str = "model `";
+
+/// Re-reads `edited` and checks that, compared with `originals` (every model of the file,
+/// as loaded before the edit), `model` now declares exactly `expected` and every other
+/// model is unchanged.
+pub(super) fn verify_spec(
+    file: &Path,
+    edited: &str,
+    originals: &[&DesiredModel],
+    model: &str,
+    expected_spec: &ModelSpec,
+) -> Result<()> {
     let failed = |detail: String| EditError::Verification {
         file: file.to_path_buf(),
         detail,
@@ -44,15 +77,12 @@ pub(super) fn verify(
         ));
     }
     if let Some(spec) = expected.get_mut(model) {
-        spec.stages = Some(stages_of(intended));
+        spec.clone_from(expected_spec);
     }
     for (name, expected) in &expected {
         if after.get(name) != Some(&expected) {
             let what = if *name == model {
-                format!(
-                    "model `{name}` would not hold exactly {}",
-                    describe(intended)
-                )
+                format!("{DIFFERS}{name}` would not declare exactly the intended change")
             } else {
                 format!("model `{name}` would change too")
             };
@@ -63,7 +93,7 @@ pub(super) fn verify(
 }
 
 /// The spec's stages for versions written per stage.
-fn stages_of(versions: &StageVersions) -> Stages {
+pub(super) fn stages_of(versions: &StageVersions) -> Stages {
     let mut stages = Stages::default();
     for (stage, numbers) in versions {
         if let Some(set) = stages.get_mut(*stage) {

@@ -1,0 +1,470 @@
+//! Edits of one model's manifest that go beyond one stage change: point or remove aliases,
+//! set `serving.prefer`, stop managing stages — alone or together (`promote` between an
+//! alias and a stage, `migrate stages-to-aliases`).
+//!
+//! The intended result is computed on the spec first ([`ManifestChange::apply`]); the text
+//! splices are derived from the difference between the old and the new spec, section by
+//! section, in the style of the file (`mapping`); the edited text is then read back and
+//! must declare exactly the intended spec (`verify`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::change::{self, Intent, StageChange};
+use super::locate::{self, Located};
+use super::mapping::{MappingText, yaml_string};
+use super::splice::{self, Splice};
+use super::verify::{stages_of, verify_spec};
+use super::{EditError, EditOutcome, Result, StageVersions, declared_versions, same_versions};
+use crate::manifest::{DesiredModel, DesiredState, ModelSpec, Serving, validate_alias_name};
+use crate::target::Target;
+
+/// One change to a model's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestChange {
+    /// The stages change (see [`StageChange`]); at most one per edit.
+    Stages(StageChange),
+    /// `alias` points at `version` (added, or moved).
+    SetAlias {
+        /// The alias name.
+        alias: String,
+        /// The version it points at.
+        version: u64,
+    },
+    /// `alias` leaves `aliases` (reconcile then deletes it from the registry).
+    DeleteAlias {
+        /// The alias name.
+        alias: String,
+    },
+    /// `serving.prefer` becomes these targets.
+    Prefer(Vec<Target>),
+    /// `stages` is removed: mlreg stops managing the model's stages.
+    DropStages,
+}
+
+/// A verified edit of one model's manifest file, not yet written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEdit {
+    /// The model whose manifest changes.
+    pub model: String,
+    /// The manifest file (as the loader named it).
+    pub file: PathBuf,
+    /// The file's text before the edit.
+    pub before: String,
+    /// The file's text after the edit.
+    pub after: String,
+    /// What the model declared before.
+    pub spec_before: ModelSpec,
+    /// What it declares after.
+    pub spec_after: ModelSpec,
+}
+
+/// Computes and verifies the edit of `model`'s manifest that `changes` describe, on the
+/// manifests of `desired` (as loaded; the file text comes from its source map).
+pub fn edit_model(
+    desired: &DesiredState,
+    model: &str,
+    changes: &[ManifestChange],
+) -> Result<EditOutcome<ManifestEdit>> {
+    let declared = super::declared_model(desired, model)?;
+    let file = declared.file().to_path_buf();
+    let text = super::source_text(desired, &file)?;
+
+    // 1. The intended spec.
+    let mut intended = declared.spec.clone();
+    let mut stage_change = None;
+    for change in changes {
+        if let ManifestChange::Stages(stage) = change
+            && stage_change.replace(*stage).is_some()
+        {
+            return Err(EditError::Unsupported {
+                location: file.display().to_string(),
+                what: "two stage changes in one edit".to_owned(),
+            });
+        }
+        change.apply(declared, &mut intended)?;
+    }
+    if intended == declared.spec {
+        return Ok(EditOutcome::Unchanged(
+            "the manifest already declares that".to_owned(),
+        ));
+    }
+
+    // 2. The splices, section by section.
+    let mut splices: Vec<Splice> = Vec::new();
+    let root = locate::document_mapping(text, &file, declared)?;
+    let root_text = MappingText::read(text, &file, &root, 0)?;
+    let spec_node = locate::spec_mapping(text, &file, declared)?;
+    let spec_text = root_text
+        .child(&root, "spec")?
+        .ok_or_else(|| root_text.unsupported(0, "the model's document has no `spec` mapping"))?;
+    if let Some(stage) = &stage_change
+        && intended.stages.is_some()
+    {
+        splices.extend(stage_splices(text, &file, declared, stage)?);
+    }
+    if declared.spec.stages.is_some() && intended.stages.is_none() {
+        splices.extend(spec_text.remove("stages")?);
+    }
+    if intended.aliases != declared.spec.aliases {
+        splices.extend(alias_splices(
+            &spec_text,
+            &spec_node,
+            declared.spec.aliases.as_ref(),
+            intended.aliases.as_ref().unwrap_or(&BTreeMap::new()),
+        )?);
+    }
+    let prefer = |spec: &ModelSpec| spec.serving.as_ref().and_then(|s| s.prefer.clone());
+    if prefer(&intended) != prefer(&declared.spec) {
+        let targets = prefer(&intended).unwrap_or_default();
+        let list = flow_list(&targets)?;
+        match spec_text.child(&spec_node, "serving")? {
+            Some(serving) => splices.extend(serving.set("prefer", "prefer", &list)?),
+            None => splices.extend(spec_text.set(
+                "serving",
+                "serving",
+                &format!("{{prefer: {list}}}"),
+            )?),
+        }
+    }
+    let edited = splice::apply(text, splices).map_err(|detail| EditError::Verification {
+        file: file.clone(),
+        detail,
+    })?;
+
+    // 3. Read back.
+    let siblings: Vec<&DesiredModel> = desired
+        .models
+        .values()
+        .filter(|other| other.file() == file)
+        .collect();
+    verify_spec(&file, &edited, &siblings, model, &intended)?;
+    Ok(EditOutcome::Edited(ManifestEdit {
+        model: model.to_owned(),
+        file,
+        before: text.to_owned(),
+        after: edited,
+        spec_before: declared.spec.clone(),
+        spec_after: intended,
+    }))
+}
+
+impl ManifestChange {
+    /// Applies the change to `spec` (the declaration of `declared`, being edited).
+    fn apply(&self, declared: &DesiredModel, spec: &mut ModelSpec) -> Result<()> {
+        match self {
+            ManifestChange::Stages(stage) => {
+                change::check(stage)?;
+                if spec.stages.is_none() {
+                    return Err(EditError::NoStages {
+                        model: declared.name.clone(),
+                        file: declared.file().to_path_buf(),
+                    });
+                }
+                let before = stage_versions(spec);
+                match change::intended(&before, stage) {
+                    Ok(after) => spec.stages = Some(stages_of(&after)),
+                    Err(Intent::Unchanged(_)) => {}
+                    Err(Intent::EmptySource(stage)) => {
+                        return Err(EditError::EmptySource {
+                            model: declared.name.clone(),
+                            stage,
+                            file: declared.file().to_path_buf(),
+                        });
+                    }
+                }
+            }
+            ManifestChange::SetAlias { alias, version } => {
+                if let Err(problem) = validate_alias_name(alias) {
+                    return Err(EditError::InvalidAlias {
+                        alias: alias.clone(),
+                        problem,
+                    });
+                }
+                spec.aliases
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(alias.clone(), *version);
+            }
+            ManifestChange::DeleteAlias { alias } => {
+                if let Some(aliases) = &mut spec.aliases {
+                    aliases.remove(alias);
+                }
+            }
+            ManifestChange::Prefer(targets) => {
+                spec.serving.get_or_insert_with(Serving::default).prefer = Some(targets.clone());
+            }
+            ManifestChange::DropStages => spec.stages = None,
+        }
+        Ok(())
+    }
+}
+
+/// The stages of `spec` per declarable stage (ascending).
+fn stage_versions(spec: &ModelSpec) -> StageVersions {
+    crate::stage::Stage::DECLARABLE
+        .iter()
+        .map(|stage| (*stage, spec.versions_in(*stage).iter().copied().collect()))
+        .collect()
+}
+
+/// The splices of a stage change, in the style of the file's `stages`.
+pub(super) fn stage_splices(
+    text: &str,
+    file: &std::path::Path,
+    declared: &DesiredModel,
+    change: &StageChange,
+) -> Result<Vec<Splice>> {
+    let located = Located::find(text, file, declared)?;
+    if !same_versions(&located.written, &declared_versions(declared)) {
+        return Err(located.unsupported(
+            located.stages_offset,
+            "the stages as written could not be matched with what the loader read (YAML anchors, aliases or tags?)",
+        ));
+    }
+    match change::intended(&located.written, change) {
+        Ok(after) => located.splices(&located.written, &after),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// The splices that turn `before` (`None`: no `aliases` key) into `after`.
+fn alias_splices(
+    spec: &MappingText<'_>,
+    spec_node: &yaml_edit::Mapping,
+    before: Option<&BTreeMap<String, u64>>,
+    after: &BTreeMap<String, u64>,
+) -> Result<Vec<Splice>> {
+    let Some(before) = before else {
+        // No `aliases` yet: one new entry holding them all.
+        let entries = after
+            .iter()
+            .map(|(alias, version)| Ok(format!("{}: {version}", yaml_string(alias)?)))
+            .collect::<Result<Vec<_>>>()?;
+        return spec.set("aliases", "aliases", &format!("{{{}}}", entries.join(", ")));
+    };
+    let aliases = spec
+        .child(spec_node, "aliases")?
+        .ok_or_else(|| spec.unsupported(0, "`spec.aliases` was not found where it was read"))?;
+    if after.is_empty() {
+        // Every alias goes: the mapping becomes `{}` (exhaustive and empty).
+        return spec.set("aliases", "aliases", "{}");
+    }
+    if aliases.is_flow() {
+        // A flow mapping is one line: write it again, existing aliases in their order.
+        let mut entries = Vec::with_capacity(after.len());
+        for alias in aliases
+            .keys()
+            .chain(after.keys().filter(|a| !before.contains_key(*a)))
+        {
+            if let Some(version) = after.get(alias) {
+                entries.push(format!("{}: {version}", yaml_string(alias)?));
+            }
+        }
+        return Ok(vec![
+            aliases.replace_flow(&format!("{{{}}}", entries.join(", "))),
+        ]);
+    }
+    let mut splices = Vec::new();
+    // A removed alias's line is reused for an added one (`promote @challenger → @champion`
+    // renames the line in place), so a mapping never passes through empty.
+    let mut removed = before
+        .keys()
+        .filter(|alias| !after.contains_key(*alias))
+        .collect::<Vec<_>>()
+        .into_iter();
+    for (alias, version) in after {
+        if before.contains_key(alias) {
+            if before.get(alias) != Some(version) {
+                splices.extend(aliases.set(alias, &yaml_string(alias)?, &version.to_string())?);
+            }
+        } else if let Some(old) = removed.next() {
+            splices.extend(aliases.rename(old, &yaml_string(alias)?, &version.to_string())?);
+        } else {
+            splices.extend(aliases.set(alias, &yaml_string(alias)?, &version.to_string())?);
+        }
+    }
+    for alias in removed {
+        if !aliases.contains(alias) {
+            return Err(aliases.unsupported(0, "an alias was not found where it was read"));
+        }
+        splices.extend(aliases.remove(alias)?);
+    }
+    Ok(splices)
+}
+
+/// `[Production, "@champion"]`.
+fn flow_list(targets: &[Target]) -> Result<String> {
+    let items = targets
+        .iter()
+        .map(|target| yaml_string(&target.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(format!("[{}]", items.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::load_dir;
+    use crate::stage::Stage;
+
+    const HEAD: &str = "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: m\nspec:\n";
+
+    fn edited(text: &str, changes: &[ManifestChange]) -> String {
+        let directory = tempfile::tempdir().expect("temp dir");
+        std::fs::write(directory.path().join("m.yaml"), text).expect("write");
+        let desired = load_dir(directory.path()).expect("valid manifests");
+        match edit_model(&desired, "m", changes).expect("edit") {
+            EditOutcome::Edited(edit) => edit.after,
+            EditOutcome::Unchanged(why) => panic!("unchanged: {why}"),
+        }
+    }
+
+    fn set(alias: &str, version: u64) -> ManifestChange {
+        ManifestChange::SetAlias {
+            alias: alias.into(),
+            version,
+        }
+    }
+
+    fn delete(alias: &str) -> ManifestChange {
+        ManifestChange::DeleteAlias {
+            alias: alias.into(),
+        }
+    }
+
+    #[test]
+    fn aliases_move_are_added_and_removed_in_the_block_style() {
+        let text = format!(
+            "{HEAD}  aliases:\n    champion: 3      # serving\n    challenger: 4    # next\n  retention: {{keepLatest: 2}}\n"
+        );
+        assert_eq!(
+            edited(&text, &[set("champion", 4), delete("challenger")]),
+            format!(
+                "{HEAD}  aliases:\n    champion: 4      # serving\n  retention: {{keepLatest: 2}}\n"
+            )
+        );
+        assert_eq!(
+            edited(&text, &[set("shadow", 5)]),
+            format!(
+                "{HEAD}  aliases:\n    champion: 3      # serving\n    challenger: 4    # next\n    shadow: 5\n  retention: {{keepLatest: 2}}\n"
+            )
+        );
+        assert_eq!(
+            edited(&text, &[delete("champion"), delete("challenger")]),
+            format!("{HEAD}  aliases: {{}}\n  retention: {{keepLatest: 2}}\n")
+        );
+    }
+
+    #[test]
+    fn flow_aliases_and_missing_aliases() {
+        let text = format!("{HEAD}  aliases: {{champion: 3, challenger: 4}}\n");
+        assert_eq!(
+            edited(&text, &[delete("champion"), set("shadow", 1)]),
+            format!("{HEAD}  aliases: {{challenger: 4, shadow: 1}}\n")
+        );
+        let text = format!("{HEAD}  description: d\n");
+        assert_eq!(
+            edited(&text, &[set("champion", 3)]),
+            format!("{HEAD}  description: d\n  aliases: {{champion: 3}}\n")
+        );
+    }
+
+    #[test]
+    fn serving_prefer_is_set_where_serving_is_or_added() {
+        let champion = Target::Alias("champion".into());
+        let production = Target::Stage(Stage::Production);
+        let prefer = ManifestChange::Prefer(vec![champion.clone(), production]);
+        let text = format!("{HEAD}  description: d\n");
+        assert_eq!(
+            edited(&text, std::slice::from_ref(&prefer)),
+            format!("{HEAD}  description: d\n  serving: {{prefer: [\"@champion\", Production]}}\n")
+        );
+        let text = format!("{HEAD}  serving:\n    localFallback: models/m   # offline copy\n");
+        assert_eq!(
+            edited(&text, std::slice::from_ref(&prefer)),
+            format!(
+                "{HEAD}  serving:\n    localFallback: models/m   # offline copy\n    prefer: [\"@champion\", Production]\n"
+            )
+        );
+        let text =
+            format!("{HEAD}  serving:\n    prefer:\n      - Production\n    localFallback: x\n");
+        assert_eq!(
+            edited(&text, &[ManifestChange::Prefer(vec![champion])]),
+            format!("{HEAD}  serving:\n    prefer: [\"@champion\"]\n    localFallback: x\n")
+        );
+    }
+
+    #[test]
+    fn a_migration_keeps_every_comment_outside_the_edited_lines() {
+        let text = format!(
+            "# Fraud detector, owned by the risk team.\n{HEAD}  description: Fraud   # shown in the UI\n  # Stages, until the aliases take over.\n  stages:\n    Production: 3     # since May\n    Staging: [4]\n  aliases:\n    shadow: 2\n  retention:\n    keepLatest: 2     # keep two spares\n"
+        );
+        let after = edited(
+            &text,
+            &[
+                set("champion", 3),
+                set("challenger", 4),
+                ManifestChange::Prefer(vec![
+                    Target::Alias("champion".into()),
+                    Target::Alias("challenger".into()),
+                ]),
+                ManifestChange::DropStages,
+            ],
+        );
+        assert_eq!(
+            after,
+            format!(
+                "# Fraud detector, owned by the risk team.\n{HEAD}  description: Fraud   # shown in the UI\n  # Stages, until the aliases take over.\n  aliases:\n    shadow: 2\n    challenger: 4\n    champion: 3\n  retention:\n    keepLatest: 2     # keep two spares\n  serving: {{prefer: [\"@champion\", \"@challenger\"]}}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn stage_and_alias_changes_together() {
+        let text = format!("{HEAD}  stages:\n    Staging: 4\n  aliases:\n    challenger: 4\n");
+        assert_eq!(
+            edited(
+                &text,
+                &[
+                    ManifestChange::Stages(StageChange::Promote {
+                        from: Stage::Staging,
+                        to: Stage::Production
+                    }),
+                    set("champion", 4),
+                    delete("challenger"),
+                ]
+            ),
+            format!(
+                "{HEAD}  stages:\n    Staging: []\n    Production: 4\n  aliases:\n    champion: 4\n"
+            )
+        );
+    }
+
+    #[test]
+    fn refusals_write_nothing() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let text = format!("{HEAD}  aliases: {{champion: 3}}\n");
+        std::fs::write(directory.path().join("m.yaml"), &text).expect("write");
+        let desired = load_dir(directory.path()).expect("valid manifests");
+        assert!(matches!(
+            edit_model(&desired, "m", &[set("latest", 3)]),
+            Err(EditError::InvalidAlias { .. })
+        ));
+        assert!(matches!(
+            edit_model(&desired, "nope", &[set("x", 3)]),
+            Err(EditError::NotManaged { .. })
+        ));
+        assert!(matches!(
+            edit_model(&desired, "m", &[set("champion", 3)]),
+            Ok(EditOutcome::Unchanged(_))
+        ));
+        assert!(matches!(
+            edit_model(
+                &desired,
+                "m",
+                &[ManifestChange::Stages(StageChange::Remove { version: 3 })]
+            ),
+            Err(EditError::NoStages { .. })
+        ));
+    }
+}
