@@ -31,7 +31,7 @@ use crate::registry::Registry;
 use crate::stage::Stage;
 
 /// The version tag that records each transition mlreg makes.
-pub const AUDIT_TAG: &str = "mlreg.transition";
+pub const AUDIT_TAG: &str = crate::mlreg_tag!("transition");
 
 /// How to apply.
 #[derive(Clone)]

@@ -47,6 +47,19 @@ impl fmt::Display for Stage {
     }
 }
 
+/// Version numbers joined by `separator` (`4, 5`): the one way mlreg writes a list of
+/// versions, in tables, messages and edited manifests.
+pub fn join_versions<'a>(versions: impl IntoIterator<Item = &'a u64>, separator: &str) -> String {
+    let mut joined = String::new();
+    for (index, version) in versions.into_iter().enumerate() {
+        if index > 0 {
+            joined.push_str(separator);
+        }
+        joined.push_str(&version.to_string());
+    }
+    joined
+}
+
 /// The error for a string that names no MLflow stage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown stage `{0}`: expected one of None, Staging, Production, Archived")]

@@ -62,7 +62,17 @@ pub const KIND: &str = "RegisteredModel";
 /// The prefix of the tag keys mlreg writes itself (its audit trail, `mlreg.transition`).
 /// Manifests may not declare such keys, or mlreg and the manifest would fight over the
 /// value; `mlreg export` never writes them.
-pub const RESERVED_TAG_PREFIX: &str = "mlreg.";
+pub const RESERVED_TAG_PREFIX: &str = crate::mlreg_tag!("");
+
+/// `mlreg_tag!("transition")` is `"mlreg.transition"`: every tag key mlreg writes is
+/// spelled from the one prefix, so the reserved prefix and the keys cannot drift apart.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! mlreg_tag {
+    ($name:literal) => {
+        concat!("mlreg.", $name)
+    };
+}
 
 /// The prefix of the tag keys MLflow manages itself (`mlflow.prompt.is_prompt`, ...);
 /// `mlreg export` never writes them.

@@ -249,11 +249,7 @@ fn version_list(versions: &[u64]) -> String {
     if versions.is_empty() {
         "-".to_owned()
     } else {
-        versions
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::stage::join_versions(versions, ", ")
     }
 }
 

@@ -248,11 +248,7 @@ pub(super) fn flow_list(versions: &[u64], style: FlowStyle) -> String {
         return "[]".to_owned();
     }
     let separator = if style.tight { "," } else { ", " };
-    let inner = versions
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(separator);
+    let inner = crate::stage::join_versions(versions, separator);
     if style.padded {
         format!("[ {inner} ]")
     } else {
