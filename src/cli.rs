@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::settings::{self, parse_duration};
 use crate::stage::Stage;
+use crate::target::Target;
 
 const EXIT_CODES: &str = "\
 Exit codes (Terraform's convention):
@@ -82,10 +83,16 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Summarize a model: description, tags, stages, aliases, manifest, drift.
     Info(InfoArgs),
-    /// Edit the manifest so the version(s) in one stage move to another; print the diff.
+    /// Edit the manifest to promote: @challenger → @champion, Staging → Production, or
+    /// between a stage and an alias; print the diff.
     Promote(PromoteArgs),
     /// Edit the manifest to put VERSION in STAGE; print the diff.
     SetStage(SetStageArgs),
+    /// Edit the manifest to point ALIAS at VERSION (or remove it with --delete); print the diff.
+    SetAlias(SetAliasArgs),
+    /// Edit manifests to move from stages to aliases (MLflow 3's way); print the diffs.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Write manifests from the live registry (to adopt mlreg on an existing registry).
     Export(ExportArgs),
     /// Print the model URI to serve: Production, else Staging, else the local fallback.
@@ -200,16 +207,72 @@ pub struct InfoArgs {
 pub struct PromoteArgs {
     /// The registered model.
     pub model: String,
-    /// The stage whose version(s) move.
-    #[arg(long, default_value = "Staging")]
-    pub from: Stage,
-    /// The stage they move to.
-    #[arg(long, default_value = "Production")]
-    pub to: Stage,
+    /// What is promoted: a stage (`Staging`) or an alias (`@challenger`). Default: Staging
+    /// when the manifest declares `stages`, else @challenger.
+    #[arg(long, value_name = "STAGE|@ALIAS")]
+    pub from: Option<Target>,
+    /// Where it goes: a stage (`Production`) or an alias (`@champion`). Default: Production
+    /// when the manifest declares `stages`, else @champion.
+    #[arg(long, value_name = "STAGE|@ALIAS")]
+    pub to: Option<Target>,
+    /// Keep the source alias in the manifest (alias → alias promotions remove it otherwise).
+    #[arg(long)]
+    pub keep_source: bool,
     /// The desired-state directory.
     #[command(flatten)]
     pub dir: DirArgs,
     /// Print the diff without writing the file.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `set-alias`.
+#[derive(Debug, Clone, Args)]
+pub struct SetAliasArgs {
+    /// The registered model.
+    pub model: String,
+    /// The alias (`champion` or `@champion`).
+    pub alias: String,
+    /// The version number it points at.
+    #[arg(required_unless_present = "delete", conflicts_with = "delete")]
+    pub version: Option<u64>,
+    /// Remove the alias from the manifest (reconcile then deletes it from the registry).
+    #[arg(long)]
+    pub delete: bool,
+    /// The desired-state directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Print the diff without writing the file.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The migrations.
+#[derive(Debug, Clone, Subcommand)]
+pub enum MigrateCommand {
+    /// Each stage holder also gets the mapped alias (Production=champion,
+    /// Staging=challenger), `serving.prefer` names the aliases, and with --drop-stages
+    /// `stages` goes (mlreg then leaves stages alone).
+    StagesToAliases(MigrateArgs),
+}
+
+/// Options of `migrate stages-to-aliases`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Only this model (repeatable); default: every managed model that declares `stages`.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Which alias a stage's holder gets, as STAGE=ALIAS (repeatable; replaces that stage's
+    /// default: Production=champion, Staging=challenger).
+    #[arg(long = "map", value_name = "STAGE=ALIAS", value_parser = settings::parse_stage_alias)]
+    pub map: Vec<(Stage, String)>,
+    /// Also remove `stages` from the manifests: mlreg stops managing stages.
+    #[arg(long)]
+    pub drop_stages: bool,
+    /// The desired-state directory.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Print the diffs without writing the files.
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -12,14 +12,18 @@
 //! audit tag name `desired-state/x.yaml` whether CI passed `--dir desired-state` or an
 //! absolute path into its checkout.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, LogFormat, PlanOutput, TableOutput};
+use crate::cli::{
+    Cli, ColorChoice, Command, GlobalArgs, LogFormat, MigrateCommand, PlanOutput, TableOutput,
+};
 use crate::daemon;
 use crate::registry::RegistryConfig;
 use crate::stage::Stage;
+use crate::target::Target;
 
 /// How many models `reconcile` and `watch` apply at once.
 pub const DEFAULT_CONCURRENCY: u16 = 8;
@@ -64,6 +68,14 @@ pub enum Error {
     ServingStage {
         /// The stage given.
         stage: Stage,
+    },
+    /// `set-alias` with an alias name MLflow refuses.
+    #[error("invalid alias `{alias}`: {problem}")]
+    Alias {
+        /// The name given.
+        alias: String,
+        /// What is wrong with it.
+        problem: String,
     },
 }
 
@@ -128,6 +140,10 @@ pub enum CommandSettings {
     Promote(PromoteSettings),
     /// `set-stage MODEL VERSION STAGE`.
     SetStage(SetStageSettings),
+    /// `set-alias MODEL ALIAS VERSION | --delete`.
+    SetAlias(SetAliasSettings),
+    /// `migrate stages-to-aliases`.
+    MigrateStagesToAliases(MigrateSettings),
     /// `export`.
     Export(ExportSettings),
     /// `resolve MODEL`.
@@ -202,10 +218,12 @@ pub struct WatchSettings {
 pub struct PromoteSettings {
     /// The registered model.
     pub model: String,
-    /// The stage whose versions move.
-    pub from: Stage,
-    /// The stage they move to.
-    pub to: Stage,
+    /// What is promoted (`None`: the default for the manifest, decided once it is read).
+    pub from: Option<Target>,
+    /// Where it goes (`None`: the default for the manifest).
+    pub to: Option<Target>,
+    /// Keep the source alias.
+    pub keep_source: bool,
     /// The desired-state directory.
     pub dir: PathBuf,
     /// Print the diff without writing.
@@ -226,6 +244,36 @@ pub struct SetStageSettings {
     /// The desired-state directory.
     pub dir: PathBuf,
     /// Print the diff without writing.
+    pub dry_run: bool,
+}
+
+/// `set-alias`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAliasSettings {
+    /// The registered model.
+    pub model: String,
+    /// The alias, without `@`, checked by MLflow's rules.
+    pub alias: String,
+    /// The version it points at; `None`: remove the alias.
+    pub version: Option<u64>,
+    /// The desired-state directory.
+    pub dir: PathBuf,
+    /// Print the diff without writing.
+    pub dry_run: bool,
+}
+
+/// `migrate stages-to-aliases`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateSettings {
+    /// Only these models (empty: every managed model declaring `stages`).
+    pub models: Vec<String>,
+    /// Which alias each stage's holder gets (the defaults, with `--map` applied).
+    pub map: BTreeMap<Stage, String>,
+    /// Remove `stages` too.
+    pub drop_stages: bool,
+    /// The desired-state directory.
+    pub dir: PathBuf,
+    /// Print the diffs without writing.
     pub dry_run: bool,
 }
 
@@ -375,6 +423,7 @@ impl CommandSettings {
                 model: args.model,
                 from: args.from,
                 to: args.to,
+                keep_source: args.keep_source,
                 dir: dir(args.dir.dir),
                 dry_run: args.dry_run,
             }),
@@ -386,6 +435,34 @@ impl CommandSettings {
                 dir: dir(args.dir.dir),
                 dry_run: args.dry_run,
             }),
+            Command::SetAlias(args) => {
+                let alias = args
+                    .alias
+                    .strip_prefix('@')
+                    .unwrap_or(&args.alias)
+                    .to_owned();
+                if let Err(problem) = crate::manifest::validate_alias_name(&alias) {
+                    return Err(Error::Alias { alias, problem });
+                }
+                CommandSettings::SetAlias(SetAliasSettings {
+                    model: args.model,
+                    alias,
+                    version: if args.delete { None } else { args.version },
+                    dir: dir(args.dir.dir),
+                    dry_run: args.dry_run,
+                })
+            }
+            Command::Migrate(MigrateCommand::StagesToAliases(args)) => {
+                let mut map = crate::manifest::edit::lifecycle::default_migration_map();
+                map.extend(args.map);
+                CommandSettings::MigrateStagesToAliases(MigrateSettings {
+                    models: args.models,
+                    map,
+                    drop_stages: args.drop_stages,
+                    dir: dir(args.dir.dir),
+                    dry_run: args.dry_run,
+                })
+            }
             Command::Export(args) => CommandSettings::Export(ExportSettings {
                 registry: registry(global, env),
                 models: args.models,
@@ -449,6 +526,25 @@ pub fn relative_to(dir: PathBuf, cwd: Option<&Path>) -> PathBuf {
         Ok(relative) => relative,
         Err(()) => dir,
     }
+}
+
+/// Parses `STAGE=ALIAS` (`Production=champion`; the alias with or without `@`), clap's
+/// value parser of `migrate --map`.
+pub fn parse_stage_alias(input: &str) -> Result<(Stage, String), String> {
+    let (stage, alias) = input
+        .split_once('=')
+        .ok_or_else(|| format!("`{input}` is not STAGE=ALIAS (such as Production=champion)"))?;
+    let stage: Stage = stage.trim().parse().map_err(|error| format!("{error}"))?;
+    if !stage.is_declarable() {
+        return Err(format!(
+            "{stage} holds no declared version: map Production or Staging"
+        ));
+    }
+    let alias = alias.trim();
+    let alias = alias.strip_prefix('@').unwrap_or(alias);
+    crate::manifest::validate_alias_name(alias)
+        .map_err(|problem| format!("invalid alias `{alias}`: {problem}"))?;
+    Ok((stage, alias.to_owned()))
 }
 
 /// Parses `90s`, `5m`, `1h`, `250ms` or a bare number of seconds (clap's value parser of
@@ -564,8 +660,33 @@ mod tests {
         };
         assert_eq!(
             (promote.from, promote.to),
-            (Stage::Staging, Stage::Production)
+            (None, Some(Target::Stage(Stage::Production)))
         );
+        let Ok(Settings {
+            command: CommandSettings::Promote(promote),
+            ..
+        }) = settings(
+            &["promote", "m", "--from", "@challenger", "--to", "@champion"],
+            &[],
+            "/w",
+        )
+        else {
+            panic!("promote settings");
+        };
+        assert_eq!(promote.from, Some(Target::Alias("challenger".into())));
+        let Ok(Settings {
+            command: CommandSettings::MigrateStagesToAliases(migrate),
+            ..
+        }) = settings(
+            &["migrate", "stages-to-aliases", "--map", "production=@prod"],
+            &[],
+            "/w",
+        )
+        else {
+            panic!("migrate settings");
+        };
+        assert_eq!(migrate.map[&Stage::Production], "prod");
+        assert_eq!(migrate.map[&Stage::Staging], "challenger");
         assert_eq!(
             settings(&["resolve", "m", "--stage", "archived"], &[], "/w").err(),
             Some(Error::ServingStage {

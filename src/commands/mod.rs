@@ -7,10 +7,13 @@
 mod completions;
 mod export;
 mod info;
+mod manifest_edit;
+mod migrate;
 mod promote;
 mod reconcile;
 mod resolve;
 mod schema;
+mod set_alias;
 mod set_stage;
 mod validate;
 mod versions;
@@ -68,6 +71,8 @@ pub async fn run(settings: Settings, output: &Output) -> anyhow::Result<ExitStat
         CommandSettings::Watch(settings) => watch::run(settings).await,
         CommandSettings::Promote(settings) => promote::run(output, &settings),
         CommandSettings::SetStage(settings) => set_stage::run(output, &settings),
+        CommandSettings::SetAlias(settings) => set_alias::run(output, &settings),
+        CommandSettings::MigrateStagesToAliases(settings) => migrate::run(output, &settings),
         CommandSettings::Export(settings) => export::run(output, settings).await,
         CommandSettings::Resolve(settings) => resolve::run(output, settings).await,
     }

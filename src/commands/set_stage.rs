@@ -9,7 +9,7 @@ use crate::settings::SetStageSettings;
 use crate::stage::Stage;
 
 use super::load_manifests;
-use super::promote::finish;
+use super::manifest_edit::{finish, next_steps};
 
 /// Places (or removes) one version in MODEL's manifest.
 pub fn run(output: &Output, args: &SetStageSettings) -> anyhow::Result<ExitStatus> {
@@ -28,5 +28,8 @@ pub fn run(output: &Output, args: &SetStageSettings) -> anyhow::Result<ExitStatu
         return Ok(ExitStatus::Failure);
     };
     let outcome = edit::edit_stages(&desired, &args.model, &change)?;
-    finish(output, &desired, &args.model, outcome, args.dry_run)
+    if finish(output, &args.model, outcome, args.dry_run)?.is_some() && !args.dry_run {
+        next_steps(output);
+    }
+    Ok(ExitStatus::Success)
 }

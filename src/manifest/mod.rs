@@ -90,6 +90,19 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// Replaces what `file` declares with what `text` declares (an edit not yet written,
+    /// so the next edit of the same file starts from it). The models of other files stay.
+    pub fn replace_file(&mut self, file: &std::path::Path, text: &str) -> Result<(), LoadError> {
+        let models = parse_text(file, text)?;
+        self.models.retain(|_, model| model.file() != file);
+        for model in models {
+            self.models.insert(model.name.clone(), model);
+        }
+        self.sources
+            .insert(file.to_path_buf(), std::sync::Arc::from(text.to_owned()));
+        Ok(())
+    }
+
     /// Each managed model's spec, by name: what the daemon compares to tell a manifest
     /// change from a cosmetic edit.
     pub fn specs(&self) -> BTreeMap<String, ModelSpec> {

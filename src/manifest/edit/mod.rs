@@ -31,6 +31,7 @@
 
 mod change;
 mod error;
+pub mod lifecycle;
 mod locate;
 mod mapping;
 mod model;
@@ -39,17 +40,13 @@ mod verify;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::PathBuf;
 
-use super::{DesiredModel, DesiredState, ReplaceError};
+use super::{DesiredModel, DesiredState, ModelSpec, ReplaceError};
 use crate::stage::Stage;
 
 pub use change::StageChange;
 pub use error::EditError;
 pub use model::{ManifestChange, ManifestEdit, edit_model};
-
-use change::Intent;
-use locate::Located;
 
 /// `Result` with the edit [`EditError`].
 pub type Result<T, E = EditError> = std::result::Result<T, E>;
@@ -57,110 +54,30 @@ pub type Result<T, E = EditError> = std::result::Result<T, E>;
 /// Versions per declarable stage, as plain numbers.
 pub type StageVersions = BTreeMap<Stage, Vec<u64>>;
 
-/// An edit, computed and verified, not yet written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageEdit {
-    /// The model whose stages change.
-    pub model: String,
-    /// The manifest file (as the loader named it).
-    pub file: PathBuf,
-    /// The file's text before the edit.
-    pub before: String,
-    /// The file's text after the edit.
-    pub after: String,
-    /// The model's stages before (both declarable stages, empty when undeclared).
-    pub stages_before: StageVersions,
-    /// The model's stages after.
-    pub stages_after: StageVersions,
-}
-
 /// What an edit ([`edit_stages`], [`edit_model`]) found to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EditOutcome<E = StageEdit> {
+pub enum EditOutcome {
     /// The file must change; the edit is verified.
-    Edited(E),
+    Edited(Box<ManifestEdit>),
     /// Nothing to change: the manifest already says so (the reason, for people).
     Unchanged(String),
 }
 
 /// Computes and verifies the edit of `model`'s `stages` that `change` describes, on the
-/// manifests of `desired` (as loaded; the file text comes from its source map).
+/// manifests of `desired` (as loaded; the file text comes from its source map). The same
+/// as [`edit_model`] with that one change.
 pub fn edit_stages(
     desired: &DesiredState,
     model: &str,
     change: &StageChange,
 ) -> Result<EditOutcome> {
-    change::check(change)?;
-    let declared = declared_model(desired, model)?;
-    let file = declared.file().to_path_buf();
-    let text = source_text(desired, &file)?;
-    if declared.spec.stages.is_none() {
-        return Err(EditError::NoStages {
-            model: model.to_owned(),
-            file,
-        });
-    }
-    // What the change does to the declared stages decides whether there is anything to
-    // edit at all, before the text is looked at.
-    match change::intended(&declared_versions(declared), change) {
-        Ok(_) => {}
-        Err(Intent::Unchanged(why)) => return Ok(EditOutcome::Unchanged(why)),
-        Err(Intent::EmptySource(stage)) => {
-            return Err(EditError::EmptySource {
-                model: model.to_owned(),
-                stage,
-                file,
-            });
-        }
-    }
-
-    // The edit itself works on the versions in the order they are written, so that a
-    // promoted `[5, 4]` stays `[5, 4]`.
-    let located = Located::find(text, &file, declared)?;
-    if !same_versions(&located.written, &declared_versions(declared)) {
-        return Err(located.unsupported(
-            located.stages_offset,
-            "the stages as written could not be matched with what the loader read (YAML anchors, aliases or tags?)",
-        ));
-    }
-    let before = located.written.clone();
-    let after = match change::intended(&before, change) {
-        Ok(after) => after,
-        Err(Intent::Unchanged(why)) => return Ok(EditOutcome::Unchanged(why)),
-        Err(Intent::EmptySource(stage)) => {
-            return Err(EditError::EmptySource {
-                model: model.to_owned(),
-                stage,
-                file,
-            });
-        }
-    };
-    let splices = located.splices(&before, &after)?;
-    let edited = splice::apply(text, splices).map_err(|detail| EditError::Verification {
-        file: file.clone(),
-        detail,
-    })?;
-
-    let siblings: Vec<&DesiredModel> = desired
-        .models
-        .values()
-        .filter(|other| other.file() == file)
-        .collect();
-    verify::verify(&file, &edited, &siblings, model, &after)?;
-    Ok(EditOutcome::Edited(StageEdit {
-        model: model.to_owned(),
-        file,
-        before: text.to_owned(),
-        after: edited,
-        stages_before: before,
-        stages_after: after,
-    }))
+    edit_model(desired, model, &[ManifestChange::Stages(*change)])
 }
 
 /// Writes `edit.after` over `edit.file` atomically (see
 /// [`super::write_file_atomically`]), only if the file still holds `edit.before`. A
 /// symbolic link is followed: its target is replaced, the link is kept.
-pub fn write_atomically(edit: &StageEdit) -> Result<()> {
+pub fn write_atomically(edit: &ManifestEdit) -> Result<()> {
     super::replace_if_unchanged(&edit.file, &edit.before, &edit.after).map_err(
         |error| match error {
             ReplaceError::ChangedOnDisk => EditError::ChangedOnDisk {
@@ -184,6 +101,57 @@ pub fn describe(stages: &StageVersions) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Says, for people, what an edit changes in a model's declaration:
+/// `Production: 4, Staging: none (was Production: 3, Staging: 4); @champion → 4 (was 3)`.
+pub fn describe_change(before: &ModelSpec, after: &ModelSpec) -> String {
+    let mut parts = Vec::new();
+    match (&before.stages, &after.stages) {
+        (Some(_), None) => {
+            parts.push("no `stages` any more (mlreg leaves stages alone)".to_owned())
+        }
+        (old, new) if old != new => parts.push(format!(
+            "{} (was {})",
+            describe(&stage_versions(after)),
+            describe(&stage_versions(before))
+        )),
+        _ => {}
+    }
+    let no_aliases = BTreeMap::new();
+    let old = before.aliases.as_ref().unwrap_or(&no_aliases);
+    let new = after.aliases.as_ref().unwrap_or(&no_aliases);
+    for (alias, version) in new {
+        match old.get(alias) {
+            Some(previous) if previous == version => {}
+            Some(previous) => parts.push(format!("@{alias} → {version} (was {previous})")),
+            None => parts.push(format!("@{alias} → {version} (new)")),
+        }
+    }
+    for (alias, version) in old {
+        if !new.contains_key(alias) {
+            parts.push(format!("@{alias} removed (was {version})"));
+        }
+    }
+    let prefer = |spec: &ModelSpec| {
+        spec.serving_targets()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if prefer(before) != prefer(after) {
+        parts.push(format!(
+            "serving.prefer [{}] (was [{}])",
+            prefer(after),
+            prefer(before)
+        ));
+    }
+    if parts.is_empty() {
+        "the same".to_owned()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// `none`, `3` or `[4, 5]`.
@@ -214,12 +182,12 @@ fn source_text<'d>(desired: &'d DesiredState, file: &std::path::Path) -> Result<
     })
 }
 
-/// Both declarable stages of `model`, as the loader read them (ascending).
-fn declared_versions(model: &DesiredModel) -> StageVersions {
+/// Both declarable stages of `spec`, ascending (empty when `stages` is absent).
+pub fn stage_versions(spec: &ModelSpec) -> StageVersions {
     Stage::DECLARABLE
         .iter()
         .map(|stage| {
-            let versions = model.spec.versions_in(*stage).iter().copied().collect();
+            let versions = spec.versions_in(*stage).iter().copied().collect();
             (*stage, versions)
         })
         .collect()

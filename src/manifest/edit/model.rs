@@ -15,7 +15,7 @@ use super::locate::{self, Located};
 use super::mapping::{MappingText, yaml_string};
 use super::splice::{self, Splice};
 use super::verify::{stages_of, verify_spec};
-use super::{EditError, EditOutcome, Result, StageVersions, declared_versions, same_versions};
+use super::{EditError, EditOutcome, Result, same_versions, stage_versions};
 use crate::manifest::{DesiredModel, DesiredState, ModelSpec, Serving, validate_alias_name};
 use crate::target::Target;
 
@@ -65,7 +65,7 @@ pub fn edit_model(
     desired: &DesiredState,
     model: &str,
     changes: &[ManifestChange],
-) -> Result<EditOutcome<ManifestEdit>> {
+) -> Result<EditOutcome> {
     let declared = super::declared_model(desired, model)?;
     let file = declared.file().to_path_buf();
     let text = super::source_text(desired, &file)?;
@@ -73,6 +73,7 @@ pub fn edit_model(
     // 1. The intended spec.
     let mut intended = declared.spec.clone();
     let mut stage_change = None;
+    let mut unchanged = Vec::new();
     for change in changes {
         if let ManifestChange::Stages(stage) = change
             && stage_change.replace(*stage).is_some()
@@ -82,12 +83,16 @@ pub fn edit_model(
                 what: "two stage changes in one edit".to_owned(),
             });
         }
-        change.apply(declared, &mut intended)?;
+        if let Some(why) = change.apply(declared, &mut intended)? {
+            unchanged.push(why);
+        }
     }
     if intended == declared.spec {
-        return Ok(EditOutcome::Unchanged(
-            "the manifest already declares that".to_owned(),
-        ));
+        return Ok(EditOutcome::Unchanged(if unchanged.is_empty() {
+            "the manifest already declares that".to_owned()
+        } else {
+            unchanged.join("; ")
+        }));
     }
 
     // 2. The splices, section by section.
@@ -139,19 +144,20 @@ pub fn edit_model(
         .filter(|other| other.file() == file)
         .collect();
     verify_spec(&file, &edited, &siblings, model, &intended)?;
-    Ok(EditOutcome::Edited(ManifestEdit {
+    Ok(EditOutcome::Edited(Box::new(ManifestEdit {
         model: model.to_owned(),
         file,
         before: text.to_owned(),
         after: edited,
         spec_before: declared.spec.clone(),
         spec_after: intended,
-    }))
+    })))
 }
 
 impl ManifestChange {
-    /// Applies the change to `spec` (the declaration of `declared`, being edited).
-    fn apply(&self, declared: &DesiredModel, spec: &mut ModelSpec) -> Result<()> {
+    /// Applies the change to `spec` (the declaration of `declared`, being edited); says why
+    /// when it changes nothing.
+    fn apply(&self, declared: &DesiredModel, spec: &mut ModelSpec) -> Result<Option<String>> {
         match self {
             ManifestChange::Stages(stage) => {
                 change::check(stage)?;
@@ -164,7 +170,7 @@ impl ManifestChange {
                 let before = stage_versions(spec);
                 match change::intended(&before, stage) {
                     Ok(after) => spec.stages = Some(stages_of(&after)),
-                    Err(Intent::Unchanged(_)) => {}
+                    Err(Intent::Unchanged(why)) => return Ok(Some(why)),
                     Err(Intent::EmptySource(stage)) => {
                         return Err(EditError::EmptySource {
                             model: declared.name.clone(),
@@ -186,8 +192,12 @@ impl ManifestChange {
                     .insert(alias.clone(), *version);
             }
             ManifestChange::DeleteAlias { alias } => {
-                if let Some(aliases) = &mut spec.aliases {
-                    aliases.remove(alias);
+                let removed = spec
+                    .aliases
+                    .as_mut()
+                    .and_then(|aliases| aliases.remove(alias));
+                if removed.is_none() {
+                    return Ok(Some(format!("alias `{alias}` is not declared")));
                 }
             }
             ManifestChange::Prefer(targets) => {
@@ -195,16 +205,8 @@ impl ManifestChange {
             }
             ManifestChange::DropStages => spec.stages = None,
         }
-        Ok(())
+        Ok(None)
     }
-}
-
-/// The stages of `spec` per declarable stage (ascending).
-fn stage_versions(spec: &ModelSpec) -> StageVersions {
-    crate::stage::Stage::DECLARABLE
-        .iter()
-        .map(|stage| (*stage, spec.versions_in(*stage).iter().copied().collect()))
-        .collect()
 }
 
 /// The splices of a stage change, in the style of the file's `stages`.
@@ -215,7 +217,7 @@ pub(super) fn stage_splices(
     change: &StageChange,
 ) -> Result<Vec<Splice>> {
     let located = Located::find(text, file, declared)?;
-    if !same_versions(&located.written, &declared_versions(declared)) {
+    if !same_versions(&located.written, &stage_versions(&declared.spec)) {
         return Err(located.unsupported(
             located.stages_offset,
             "the stages as written could not be matched with what the loader read (YAML anchors, aliases or tags?)",

@@ -8,40 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{EditError, Result, StageVersions, describe};
+use super::{EditError, Result, StageVersions};
 use crate::manifest::{DesiredModel, ModelSpec, Stages, parse_text};
-
-/// Re-reads `edited` and checks that, compared with `originals` (every model of the file,
-/// as loaded before the edit), only `model`'s stages changed, and to exactly `intended`.
-pub(super) fn verify(
-    file: &Path,
-    edited: &str,
-    originals: &[&DesiredModel],
-    model: &str,
-    intended: &StageVersions,
-) -> Result<()> {
-    let mut expected = originals
-        .iter()
-        .find(|original| original.name == model)
-        .map(|original| original.spec.clone())
-        .unwrap_or_default();
-    expected.stages = Some(stages_of(intended));
-    verify_spec(file, edited, originals, model, &expected).map_err(|error| match error {
-        EditError::Verification { file, detail } if detail.starts_with(DIFFERS) => {
-            EditError::Verification {
-                file,
-                detail: format!(
-                    "model `{model}` would not hold exactly {}",
-                    describe(intended)
-                ),
-            }
-        }
-        other => other,
-    })
-}
-
-/// How the detail of a verification error about the edited model itself starts.
-const DIFFERS: &str = "model `";
 
 /// Re-reads `edited` and checks that, compared with `originals` (every model of the file,
 /// as loaded before the edit), `model` now declares exactly `expected` and every other
@@ -82,7 +50,7 @@ pub(super) fn verify_spec(
     for (name, expected) in &expected {
         if after.get(name) != Some(&expected) {
             let what = if *name == model {
-                format!("{DIFFERS}{name}` would not declare exactly the intended change")
+                format!("model `{name}` would not declare exactly the intended change")
             } else {
                 format!("model `{name}` would change too")
             };
@@ -114,24 +82,26 @@ mod tests {
         let file = Path::new("m.yaml");
         let originals = parse_text(file, text).expect("valid manifest");
         let originals: Vec<&DesiredModel> = originals.iter().collect();
-        let intended: StageVersions = [(Stage::Production, vec![4]), (Stage::Staging, vec![])]
+        let stages: StageVersions = [(Stage::Production, vec![4]), (Stage::Staging, vec![])]
             .into_iter()
             .collect();
+        let mut intended = originals[0].spec.clone();
+        intended.stages = Some(stages_of(&stages));
         let good = text.replace("Staging: 4", "Staging: []\n    Production: 4");
-        assert!(verify(file, &good, &originals, "m", &intended).is_ok());
+        assert!(verify_spec(file, &good, &originals, "m", &intended).is_ok());
         let other_field = good.replace("description: one", "description: two");
         assert!(matches!(
-            verify(file, &other_field, &originals, "m", &intended),
+            verify_spec(file, &other_field, &originals, "m", &intended),
             Err(EditError::Verification { .. })
         ));
         let wrong_stage = text.replace("Staging: 4", "Staging: 4\n    Production: 4");
-        assert!(verify(file, &wrong_stage, &originals, "m", &intended).is_err());
-        assert!(verify(file, "not: [valid", &originals, "m", &intended).is_err());
+        assert!(verify_spec(file, &wrong_stage, &originals, "m", &intended).is_err());
+        assert!(verify_spec(file, "not: [valid", &originals, "m", &intended).is_err());
         // A field the editor never touches is verified too (`==` on the whole spec).
         let retention = good.replace(
             "description: one",
             "description: one\n  retention: {keepLatest: 1}",
         );
-        assert!(verify(file, &retention, &originals, "m", &intended).is_err());
+        assert!(verify_spec(file, &retention, &originals, "m", &intended).is_err());
     }
 }
