@@ -7,6 +7,7 @@
 // Tests may say on stderr what they measured; the lint guards the binary's own output.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod aliases;
 mod bad_input;
 mod cli;
 mod crash;
