@@ -28,7 +28,12 @@ Retry backoff: MLREG_RETRY_MIN_BACKOFF / MLREG_RETRY_MAX_BACKOFF (e.g. 200ms, 30
 
 /// Keep an MLflow Model Registry in the state that YAML manifests in git declare.
 #[derive(Debug, Parser)]
-#[command(name = "mlreg", version, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(
+    name = "mlreg",
+    version = env!("MLREG_LONG_VERSION"),
+    after_help = EXIT_CODES,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Options shared by every subcommand.
     #[command(flatten)]

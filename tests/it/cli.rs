@@ -33,7 +33,13 @@ fn a_usage_error_exits_1_never_2() {
 
     let (code, _, stderr) = output(mlreg().args(["promote", "m", "--from", "Prod"]));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("unknown stage `Prod`"), "{stderr}");
+    assert!(
+        stderr.contains("`Prod` is neither a stage (Staging, Production) nor an alias"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = output(mlreg().args(["promote", "m", "--to", "@latest"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("invalid alias `@latest`"), "{stderr}");
 
     let (code, _, stderr) = output(mlreg().args(["watch", "--interval", "soon"]));
     assert_eq!(code, 1, "{stderr}");
@@ -84,6 +90,19 @@ fn help_and_version_exit_0_on_stdout() {
         assert_eq!(code, 0, "{args:?}: {stderr}");
         assert!(!stdout.is_empty(), "{args:?}");
     }
+    // The version and the commit the binary was built from: this test runs in the
+    // project's git checkout, so the commit is known.
+    let (_, version, _) = output(mlreg().arg("--version"));
+    let version = version.trim_end();
+    let inner = version
+        .strip_prefix(&format!("mlreg {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected --version: {version}"));
+    let commit = inner.strip_suffix(", dirty").unwrap_or(inner);
+    assert!(
+        commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+        "no commit in --version: {version}"
+    );
     let (_, help, _) = output(mlreg().arg("--help"));
     assert!(
         help.contains("1    error, including a command-line usage error"),
