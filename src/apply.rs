@@ -8,7 +8,8 @@
 //! 1. re-read the model; if it no longer matches what the plan was computed from, re-plan it
 //!    (stale-plan protection);
 //! 2. apply its changes in order, tagging each transitioned version with `mlreg.transition`
-//!    (unless annotations are off). The first failed change stops that model — the rest are
+//!    and each version an alias was pointed at with `mlreg.alias.<alias>` (unless
+//!    annotations are off). The first failed change stops that model — the rest are
 //!    reported as skipped, so a failed promotion never leads to archiving the version it was
 //!    meant to replace — while the other models go on;
 //! 3. re-read the model and plan again: anything left is reported as "did not converge".
@@ -20,18 +21,30 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::diagnostic::Diagnostic;
 use crate::manifest::DesiredState;
 use crate::plan::{Action, Change, ModelPlan, Plan, plan_model};
-use crate::registry::Registry;
+use crate::registry::{ObservedModel, Registry};
 use crate::stage::Stage;
 
 /// The version tag that records each transition mlreg makes.
 pub const AUDIT_TAG: &str = crate::mlreg_tag!("transition");
+
+/// The prefix of the version tags that record where mlreg pointed each alias: the version
+/// alias `champion` was pointed at carries `mlreg.alias.champion` ([`alias_audit_tag`]).
+pub const ALIAS_AUDIT_TAG_PREFIX: &str = crate::mlreg_tag!("alias.");
+
+/// The version tag that records mlreg pointing `alias` at that version.
+///
+/// MLflow limits tag keys to 250 characters and aliases to 255, so an alias longer than
+/// 238 characters gets no audit tag: its write fails and is reported as a warning.
+pub fn alias_audit_tag(alias: &str) -> String {
+    format!("{ALIAS_AUDIT_TAG_PREFIX}{alias}")
+}
 
 /// How to apply.
 #[derive(Clone)]
@@ -98,6 +111,44 @@ struct AuditRecord<'a> {
     commit: Option<&'a str>,
 }
 
+/// The value of an `mlreg.alias.<alias>` tag: which version the alias pointed at before
+/// mlreg moved it, when, from which manifest and git commit.
+///
+/// Written as JSON with every field present (`previous` and `commit` may be `null`), so a
+/// tool reading the tag never has to guess whether a field was left out or is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasAuditRecord {
+    /// The version the alias pointed at before, or `None` when mlreg created it.
+    pub previous: Option<u64>,
+    /// When mlreg pointed the alias here, RFC 3339.
+    pub when: String,
+    /// The manifest that declared it.
+    pub manifest: String,
+    /// The git commit of the manifests, when they live in a git checkout.
+    pub commit: Option<String>,
+}
+
+impl AliasAuditRecord {
+    /// Parses a tag value; `None` when it is not a record mlreg wrote (hand-edited, or
+    /// from another tool), so callers show "not set by mlreg" rather than an error.
+    pub fn parse(value: &str) -> Option<Self> {
+        serde_json::from_str(value).ok()
+    }
+
+    /// The record of where `alias` points in `model`: read from the tag on the version it
+    /// points at now, so a record left on a version the alias has since moved away from is
+    /// never shown. `None` when the alias is unset, or was not set by mlreg.
+    pub fn of(model: &ObservedModel, alias: &str) -> Option<Self> {
+        let version = model.aliases.get(alias)?;
+        let value = model
+            .versions
+            .get(version)?
+            .tags
+            .get(&alias_audit_tag(alias))?;
+        Self::parse(value)
+    }
+}
+
 /// What happened to one change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -121,7 +172,8 @@ pub struct Outcome {
     pub change: Change,
     /// What happened.
     pub result: OutcomeStatus,
-    /// Set when the transition succeeded but its audit tag could not be written.
+    /// Set when the transition or alias move succeeded but its audit tag could not be
+    /// written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotation_error: Option<String>,
 }
@@ -387,27 +439,59 @@ async fn execute<R: Registry>(
         },
         annotation_error: None,
     };
-    if let (OutcomeStatus::Applied, Action::Transition { version, from, to }, Some(annotation)) =
-        (&outcome.result, &change.action, &options.annotate)
+    if let (OutcomeStatus::Applied, Some(annotation)) = (&outcome.result, &options.annotate)
+        && let Some((version, key, value)) =
+            audit_tag(&change.action, annotation, manifest, options)
+        && let Err(error) = registry.set_version_tag(model, version, &key, &value).await
     {
-        let when = (options.clock)();
-        let record = AuditRecord {
-            from: *from,
-            to: *to,
-            when: &when,
-            manifest,
-            commit: annotation.commit.as_deref(),
-        };
-        let value = serde_json::to_string(&record).unwrap_or_default();
-        if let Err(error) = registry
-            .set_version_tag(model, *version, AUDIT_TAG, &value)
-            .await
-        {
-            tracing::warn!(%error, version, "the transition succeeded but its audit tag was not written");
-            outcome.annotation_error = Some(error.to_string());
-        }
+        // The change itself is done: a missing audit tag is worth a warning, not a failure
+        // that would stop the model's later changes.
+        tracing::warn!(%error, version, key, "the change succeeded but its audit tag was not written");
+        outcome.annotation_error = Some(error.to_string());
     }
     outcome
+}
+
+/// The audit tag an applied `action` gets, as (version, key, value): transitions and alias
+/// moves are recorded; other changes are what the manifest says and need no record, and a
+/// deleted alias has nothing to tag (its version may be gone).
+fn audit_tag(
+    action: &Action,
+    annotation: &Annotation,
+    manifest: String,
+    options: &ApplyOptions,
+) -> Option<(u64, String, String)> {
+    // Serializing these plain structs cannot fail; an empty value would only mean a
+    // useless tag, never a lost change.
+    match action {
+        Action::Transition { version, from, to } => {
+            let when = (options.clock)();
+            let record = AuditRecord {
+                from: *from,
+                to: *to,
+                when: &when,
+                manifest,
+                commit: annotation.commit.as_deref(),
+            };
+            let value = serde_json::to_string(&record).unwrap_or_default();
+            Some((*version, AUDIT_TAG.to_owned(), value))
+        }
+        Action::SetAlias { alias, from, to } => {
+            let record = AliasAuditRecord {
+                previous: *from,
+                when: (options.clock)(),
+                manifest,
+                commit: annotation.commit.clone(),
+            };
+            let value = serde_json::to_string(&record).unwrap_or_default();
+            Some((*to, alias_audit_tag(alias), value))
+        }
+        Action::CreateModel { .. }
+        | Action::SetDescription { .. }
+        | Action::SetModelTag { .. }
+        | Action::SetVersionTag { .. }
+        | Action::DeleteAlias { .. } => None,
+    }
 }
 
 #[cfg(test)]
@@ -496,6 +580,167 @@ mod tests {
         let report = apply(&registry, &desired, &plan, &options, &|_, _| {}).await;
         assert!(report.is_success());
         assert_eq!(registry.writes(), vec!["transition m 1 Production"]);
+    }
+
+    /// A model with versions 1-3, `champion` at 1 and `old` at 3, whose manifest moves
+    /// `champion` to 2, creates `challenger` at 3 and (aliases being exhaustive) drops `old`.
+    fn alias_moves() -> (FakeRegistry, DesiredState) {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, NoStage), (2, NoStage), (3, NoStage)]);
+        registry.mutate(|snapshot| {
+            if let Some(model) = snapshot.models.get_mut("m") {
+                model.aliases.insert("champion".into(), 1);
+                model.aliases.insert("old".into(), 3);
+            }
+        });
+        let desired = desired(vec![
+            fixture::model("m")
+                .alias("champion", 2)
+                .alias("challenger", 3)
+                .build(),
+        ]);
+        (registry, desired)
+    }
+
+    #[tokio::test]
+    async fn each_alias_move_tags_its_version_once_and_a_removal_writes_nothing() {
+        let (registry, desired) = alias_moves();
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let options = ApplyOptions {
+            annotate: Some(Annotation { commit: None }),
+            ..options()
+        };
+        let report = apply(&registry, &desired, &plan, &options, &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert_eq!(
+            registry.writes(),
+            vec![
+                "set_alias m challenger=3",
+                "set_version_tag m 3 mlreg.alias.challenger={\"previous\":null,\"when\":\"2026-11-28T00:00:00Z\",\"manifest\":\"m.yaml\",\"commit\":null}",
+                "set_alias m champion=2",
+                "set_version_tag m 2 mlreg.alias.champion={\"previous\":1,\"when\":\"2026-11-28T00:00:00Z\",\"manifest\":\"m.yaml\",\"commit\":null}",
+                "delete_alias m old",
+            ]
+        );
+        // The record reads back as written, from the version the alias points at.
+        let state = registry.state();
+        assert_eq!(
+            AliasAuditRecord::of(&state.models["m"], "champion"),
+            Some(AliasAuditRecord {
+                previous: Some(1),
+                when: "2026-11-28T00:00:00Z".into(),
+                manifest: "m.yaml".into(),
+                commit: None,
+            })
+        );
+        assert_eq!(AliasAuditRecord::of(&state.models["m"], "old"), None);
+
+        // The tags are not drift: planning again finds nothing, applying writes nothing.
+        let again = compute_plan(&desired, &state, &Selection::default()).expect("plan");
+        assert!(again.is_empty(), "{again:#?}");
+        let writes = registry.writes().len();
+        let report = apply(&registry, &desired, &again, &options, &|_, _| {}).await;
+        assert!(report.is_success());
+        assert_eq!(registry.writes().len(), writes);
+    }
+
+    #[tokio::test]
+    async fn the_alias_record_names_the_commit() {
+        let (registry, desired) = alias_moves();
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        let state = registry.state();
+        let value = &state.models["m"].versions[&2].tags["mlreg.alias.champion"];
+        let record: serde_json::Value = serde_json::from_str(value).expect("JSON");
+        assert_eq!(
+            record,
+            serde_json::json!({
+                "previous": 1,
+                "when": "2026-11-28T00:00:00Z",
+                "manifest": "m.yaml",
+                "commit": "abc123",
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn no_annotate_writes_no_alias_record() {
+        let (registry, desired) = alias_moves();
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let options = ApplyOptions {
+            annotate: None,
+            ..options()
+        };
+        let report = apply(&registry, &desired, &plan, &options, &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert_eq!(
+            registry.writes(),
+            vec![
+                "set_alias m challenger=3",
+                "set_alias m champion=2",
+                "delete_alias m old",
+            ]
+        );
+        assert!(
+            registry.state().models["m"]
+                .versions
+                .values()
+                .all(|version| version.tags.is_empty())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_alias_record_is_a_warning_and_the_move_stands() {
+        let (registry, desired) = alias_moves();
+        registry.fail_writes_matching("mlreg.alias.champion");
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert_eq!(report.counts(), (3, 0, 0));
+        let champion = report.models[0]
+            .outcomes
+            .iter()
+            .find(|outcome| {
+                matches!(&outcome.change.action, Action::SetAlias { alias, .. } if alias == "champion")
+            })
+            .expect("the champion move");
+        assert_eq!(champion.result, OutcomeStatus::Applied);
+        assert!(
+            champion
+                .annotation_error
+                .as_deref()
+                .is_some_and(|error| error.contains("injected failure")),
+            "{champion:#?}"
+        );
+        let state = registry.state();
+        assert_eq!(state.models["m"].aliases["champion"], 2);
+        assert_eq!(AliasAuditRecord::of(&state.models["m"], "champion"), None);
+        // The later changes went on, the challenger's record included.
+        assert!(AliasAuditRecord::of(&state.models["m"], "challenger").is_some());
+        assert!(!state.models["m"].aliases.contains_key("old"));
+    }
+
+    #[test]
+    fn alias_records_that_mlreg_did_not_write_do_not_parse() {
+        for value in [
+            "",
+            "true",
+            "{}",
+            "{\"previous\": \"two\", \"when\": \"x\", \"manifest\": \"m\"}",
+        ] {
+            assert_eq!(AliasAuditRecord::parse(value), None, "{value}");
+        }
+        // Fields may be added later: unknown ones are ignored, missing nullable ones are null.
+        assert_eq!(
+            AliasAuditRecord::parse("{\"when\": \"w\", \"manifest\": \"m\", \"by\": \"ci\"}"),
+            Some(AliasAuditRecord {
+                previous: None,
+                when: "w".into(),
+                manifest: "m".into(),
+                commit: None,
+            })
+        );
     }
 
     #[tokio::test]

@@ -153,7 +153,7 @@ pub struct ReconcileArgs {
     /// How many models to apply at once (one write at a time per model).
     #[arg(long, env = "MLREG_CONCURRENCY", default_value_t = settings::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
-    /// Do not tag transitioned versions with `mlreg.transition`.
+    /// Do not write the audit tags (`mlreg.transition`, `mlreg.alias.<alias>`).
     #[arg(long)]
     pub no_annotate: bool,
 }
@@ -179,7 +179,7 @@ pub struct WatchArgs {
     /// Poll the directory instead of relying on filesystem events (network mounts).
     #[arg(long)]
     pub poll: bool,
-    /// Do not tag transitioned versions with `mlreg.transition`.
+    /// Do not write the audit tags (`mlreg.transition`, `mlreg.alias.<alias>`).
     #[arg(long)]
     pub no_annotate: bool,
 }

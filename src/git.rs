@@ -1,5 +1,6 @@
 //! The one thing mlreg asks git: the commit the manifests are checked out at, recorded in
-//! the `mlreg.transition` audit tag so a registry change can be traced to its commit.
+//! the audit tags (`mlreg.transition`, `mlreg.alias.<alias>`) so a registry change can be
+//! traced to its commit.
 //!
 //! Through the `git` binary rather than a git library: it honours the user's configuration
 //! (safe directories, worktrees, alternates) exactly as `git log` would, and a missing

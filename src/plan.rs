@@ -868,6 +868,26 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_tags_mlreg_writes_are_never_drift() {
+        // Manifests cannot declare `mlreg.*` keys, and undeclared tags are left alone: the
+        // audit records written after each transition and alias move plan nothing.
+        let model = fixture::model("m")
+            .stage(Production, &[1])
+            .alias("champion", 1)
+            .build();
+        let mut observed = observed("m", &[(1, Production), (2, NoStage)]);
+        observed.aliases.insert("champion".into(), 1);
+        for version in observed.versions.values_mut() {
+            version.tags = BTreeMap::from([
+                (crate::apply::AUDIT_TAG.to_string(), "{}".to_string()),
+                (crate::apply::alias_audit_tag("champion"), "{}".to_string()),
+            ]);
+        }
+        let plan = plan_model(&model, Some(&observed)).expect("valid");
+        assert!(plan.is_in_sync(), "{plan:#?}");
+    }
+
+    #[test]
     fn a_missing_model_without_versions_is_created() {
         let model = fixture::model("m").description("d").build();
         let plan = plan_model(&model, None).expect("valid");

@@ -200,7 +200,8 @@ pub struct ReconcileSettings {
     pub max_changes: Option<usize>,
     /// How many models to apply at once (at least 1).
     pub concurrency: usize,
-    /// Tag transitioned versions with `mlreg.transition`.
+    /// Write the audit tags: `mlreg.transition` on transitioned versions,
+    /// `mlreg.alias.<alias>` on the version an alias was pointed at.
     pub annotate: bool,
 }
 

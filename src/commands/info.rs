@@ -1,5 +1,6 @@
-//! `mlreg info MODEL`: a model's description, tags, stages, aliases, latest versions, the
-//! manifest that manages it, as text or JSON.
+//! `mlreg info MODEL`: a model's description, tags, stages, aliases (with the audit record
+//! of each alias mlreg moved), latest versions, the manifest that manages it, as text or
+//! JSON.
 
 use std::io::Write as _;
 

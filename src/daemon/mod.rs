@@ -83,7 +83,8 @@ pub struct Config {
     pub max_changes: Option<usize>,
     /// Poll the directory every so often instead of relying on filesystem events.
     pub poll: Option<Duration>,
-    /// Tag transitioned versions with `mlreg.transition`.
+    /// Write the audit tags: `mlreg.transition` on transitioned versions,
+    /// `mlreg.alias.<alias>` on the version an alias was pointed at.
     pub annotate: bool,
     /// How many models to apply at once.
     pub concurrency: usize,

@@ -37,7 +37,8 @@ pub struct Settings {
     pub self_heal: bool,
     /// Refuse to apply more changes than this at once.
     pub max_changes: Option<usize>,
-    /// Tag transitioned versions with `mlreg.transition`.
+    /// Write the audit tags: `mlreg.transition` on transitioned versions,
+    /// `mlreg.alias.<alias>` on the version an alias was pointed at.
     pub annotate: bool,
     /// How many models to apply at once.
     pub concurrency: usize,

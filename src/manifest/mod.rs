@@ -24,7 +24,8 @@
 //! - Scalars are typed as JSON Schema tools read them (YAML 1.2): tag values, names, run ids
 //!   are strings (an unquoted `true` or `3` must be quoted; `yes`/`no` are strings), version
 //!   numbers are integers (`3`, not `"3"`). Keys of `versions` are `"3"` or `3`.
-//! - Tag keys starting with `mlreg.` are reserved: mlreg writes `mlreg.transition` itself.
+//! - Tag keys starting with `mlreg.` are reserved: mlreg writes its audit trail
+//!   (`mlreg.transition`, `mlreg.alias.<alias>`) itself.
 //! - Hidden files and directories (`.git`, editor swap files) are skipped; symbolic links are
 //!   followed, each real directory read once; files over [`MAX_MANIFEST_BYTES`] are refused.
 //! - YAML anchors work within one document (YAML's rule), not across `---`.
@@ -59,7 +60,8 @@ pub const API_VERSION: &str = "mlreg/v1";
 /// The only `kind` this release understands.
 pub const KIND: &str = "RegisteredModel";
 
-/// The prefix of the tag keys mlreg writes itself (its audit trail, `mlreg.transition`).
+/// The prefix of the tag keys mlreg writes itself (its audit trail: `mlreg.transition`,
+/// `mlreg.alias.<alias>`).
 /// Manifests may not declare such keys, or mlreg and the manifest would fight over the
 /// value; `mlreg export` never writes them.
 pub const RESERVED_TAG_PREFIX: &str = crate::mlreg_tag!("");

@@ -16,6 +16,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use super::{FORMAT_VERSION, printable};
+use crate::apply::AliasAuditRecord;
 use crate::registry::{ObservedModel, ObservedVersion};
 use crate::stage::Stage;
 
@@ -253,8 +254,41 @@ fn version_list(versions: &[u64]) -> String {
     }
 }
 
-/// `mlreg info`: the model's description, tags, who holds each stage, aliases, latest
-/// versions, counts per stage, the managing manifest and (when computed) drift.
+/// An RFC 3339 time as milliseconds since the epoch, when it parses.
+fn rfc3339_ms(text: &str) -> Option<i64> {
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// What `info` says after `alias -> version`: since when, from what and which manifest and
+/// commit mlreg pointed it there, read from the `mlreg.alias.<alias>` tag of that version.
+fn alias_audit_text(record: Option<&AliasAuditRecord>, now_ms: i64) -> String {
+    let Some(record) = record else {
+        return "not set by mlreg".to_owned();
+    };
+    // The time is shown as written (escaped), with an age when it parses: a record is data
+    // from the registry, and anyone with write access can have edited it.
+    let since = match rfc3339_ms(&record.when) {
+        Some(ms) => format!("{} ({} ago)", printable(&record.when), age(ms, now_ms)),
+        None => printable(&record.when).into_owned(),
+    };
+    let previous = record
+        .previous
+        .map_or_else(|| "unset".to_owned(), |version| version.to_string());
+    let commit = match &record.commit {
+        Some(commit) => format!("commit {}", printable(commit)),
+        None => "no git commit".to_owned(),
+    };
+    format!(
+        "since {since}, previously {previous}, manifest {}, {commit}",
+        printable(&record.manifest)
+    )
+}
+
+/// `mlreg info`: the model's description, tags, who holds each stage, aliases (with their
+/// audit records), latest versions, counts per stage, the managing manifest and (when
+/// computed) drift.
 pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -> io::Result<()> {
     let model = info.model;
     let when = |ms: i64| match timestamp(ms) {
@@ -299,8 +333,26 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
         writeln!(out, "Aliases:      -")?;
     } else {
         writeln!(out, "Aliases:")?;
-        for (alias, version) in &model.aliases {
-            writeln!(out, "  {} -> {version}", printable(alias))?;
+        let names: Vec<(String, u64)> = model
+            .aliases
+            .iter()
+            .map(|(alias, version)| (printable(alias).into_owned(), *version))
+            .collect();
+        let width = names
+            .iter()
+            .map(|(alias, version)| alias.chars().count() + version.to_string().len())
+            .max()
+            .unwrap_or(0);
+        for ((alias, version), name) in model.aliases.iter().zip(&names) {
+            let record = AliasAuditRecord::of(model, alias);
+            let pad = width - (name.0.chars().count() + version.to_string().len());
+            writeln!(
+                out,
+                "  {} -> {version}{}  {}",
+                name.0,
+                " ".repeat(pad),
+                alias_audit_text(record.as_ref(), now_ms)
+            )?;
         }
     }
     if model.tags.is_empty() {
@@ -326,6 +378,33 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
     Ok(())
 }
 
+/// Where an alias points and, when mlreg pointed it there, the audit record of that move:
+/// one entry of `alias_audit` in `mlreg info --output json`. The record's fields are
+/// `null` when `set_by_mlreg` is false.
+#[derive(Debug, Serialize)]
+struct AliasAuditJson {
+    version: u64,
+    set_by_mlreg: bool,
+    since: Option<String>,
+    previous: Option<u64>,
+    manifest: Option<String>,
+    commit: Option<String>,
+}
+
+impl AliasAuditJson {
+    fn new(model: &ObservedModel, alias: &str, version: u64) -> Self {
+        let record = AliasAuditRecord::of(model, alias);
+        AliasAuditJson {
+            version,
+            set_by_mlreg: record.is_some(),
+            previous: record.as_ref().and_then(|record| record.previous),
+            commit: record.as_ref().and_then(|record| record.commit.clone()),
+            since: record.as_ref().map(|record| record.when.clone()),
+            manifest: record.map(|record| record.manifest),
+        }
+    }
+}
+
 /// `mlreg info --output json`.
 pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<()> {
     #[derive(Serialize)]
@@ -343,6 +422,7 @@ pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<
         latest_version: Option<u64>,
         stages: BTreeMap<&'static str, StageSummary>,
         aliases: &'a BTreeMap<String, u64>,
+        alias_audit: BTreeMap<&'a str, AliasAuditJson>,
         #[serde(skip_serializing_if = "Option::is_none")]
         drift: Option<&'a [String]>,
     }
@@ -364,6 +444,11 @@ pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<
             .map(|stage| (stage.as_str(), stage_summary(model, *stage)))
             .collect(),
         aliases: &model.aliases,
+        alias_audit: model
+            .aliases
+            .iter()
+            .map(|(alias, version)| (alias.as_str(), AliasAuditJson::new(model, alias, *version)))
+            .collect(),
         drift: info.drift.as_deref(),
     };
     serde_json::to_writer_pretty(&mut *out, &document)?;
@@ -585,7 +670,9 @@ mod tests {
         assert_eq!(row("Staging"), ["Staging", "3", "1", "3"]);
         assert_eq!(row("Archived"), ["Archived", "1", "1", "1"]);
         assert!(
-            text.contains("Aliases:\n  best -> 2\n  challenger -> 3\n  champion -> 2\n"),
+            text.contains(
+                "Aliases:\n  best -> 2        not set by mlreg\n  challenger -> 3  not set by mlreg\n  champion -> 2    not set by mlreg\n"
+            ),
             "{text}"
         );
         assert!(text.contains("  team = search\n"), "{text}");
@@ -602,6 +689,80 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Drift:        none"), "{text}");
+    }
+
+    /// `model()` with mlreg's records: `champion` moved from 1 to 2 three days ago from a
+    /// commit, `challenger` created outside git, and `best` carrying a hand-written tag.
+    fn model_with_alias_records() -> ObservedModel {
+        let mut model = model();
+        let tag = |version: u64, alias: &str, value: &str, model: &mut ObservedModel| {
+            if let Some(v) = model.versions.get_mut(&version) {
+                v.tags
+                    .insert(crate::apply::alias_audit_tag(alias), value.to_owned());
+            }
+        };
+        tag(
+            2,
+            "champion",
+            r#"{"previous":1,"when":"2026-11-25T00:00:00Z","manifest":"desired-state/m.yaml","commit":"abc123"}"#,
+            &mut model,
+        );
+        tag(
+            3,
+            "challenger",
+            r#"{"previous":null,"when":"2026-11-27T23:00:00Z","manifest":"m.yaml","commit":null}"#,
+            &mut model,
+        );
+        tag(2, "best", "set by hand", &mut model);
+        // A record left on a version the alias has moved away from is not shown.
+        tag(
+            1,
+            "challenger",
+            r#"{"previous":null,"when":"2026-01-01T00:00:00Z","manifest":"old.yaml","commit":null}"#,
+            &mut model,
+        );
+        model
+    }
+
+    #[test]
+    fn info_shows_since_when_and_from_where_mlreg_pointed_each_alias() {
+        let model = model_with_alias_records();
+        let info = ModelInfo {
+            model: &model,
+            management: Management::NotManaged,
+            drift: None,
+        };
+        let text = render(|out| write_info_text(out, &info, NOW));
+        assert!(
+            text.contains(
+                "Aliases:\n\
+                 \x20 best -> 2        not set by mlreg\n\
+                 \x20 challenger -> 3  since 2026-11-27T23:00:00Z (1h ago), previously unset, manifest m.yaml, no git commit\n\
+                 \x20 champion -> 2    since 2026-11-25T00:00:00Z (3d ago), previously 1, manifest desired-state/m.yaml, commit abc123\n"
+            ),
+            "{text}"
+        );
+
+        let json: serde_json::Value =
+            serde_json::from_str(&render(|out| write_info_json(out, &info))).expect("JSON");
+        assert_eq!(json["format_version"], crate::render::FORMAT_VERSION);
+        assert_eq!(
+            json["alias_audit"],
+            serde_json::json!({
+                "best": {
+                    "version": 2, "set_by_mlreg": false, "since": null, "previous": null,
+                    "manifest": null, "commit": null
+                },
+                "challenger": {
+                    "version": 3, "set_by_mlreg": true, "since": "2026-11-27T23:00:00Z",
+                    "previous": null, "manifest": "m.yaml", "commit": null
+                },
+                "champion": {
+                    "version": 2, "set_by_mlreg": true, "since": "2026-11-25T00:00:00Z",
+                    "previous": 1, "manifest": "desired-state/m.yaml", "commit": "abc123"
+                },
+            })
+        );
     }
 
     #[test]
@@ -638,6 +799,18 @@ mod tests {
         model.description = text("description");
         model.tags.insert(text("tag key"), text("tag value"));
         model.aliases.insert(text("alias"), 2);
+        let record = crate::apply::AliasAuditRecord {
+            previous: Some(1),
+            when: text("when"),
+            manifest: text("record manifest"),
+            commit: Some(text("commit")),
+        };
+        if let Some(version) = model.versions.get_mut(&2) {
+            version.tags.insert(
+                crate::apply::alias_audit_tag(&text("alias")),
+                serde_json::to_string(&record).expect("JSON"),
+            );
+        }
         for version in model.versions.values_mut() {
             version.run_id = text("run");
             version.source = text("source");
@@ -671,6 +844,9 @@ mod tests {
                 "tag key",
                 "tag value",
                 "alias",
+                "when",
+                "record manifest",
+                "commit",
                 path,
                 "drift line",
             ] {

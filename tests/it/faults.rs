@@ -11,6 +11,8 @@
 //!   it, an undeclared version anywhere but `Archived`, `archive_existing_versions` true);
 //! - when reads fail (every search page, the per-model re-read, a truncated page) the run
 //!   exits 1 having sent no write at all, and the registry is unchanged.
+//! - a refused audit-tag write (the record of an alias move) is a warning: the move counts
+//!   as applied, nothing is sent twice, and the next run has nothing to write.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use mlreg::stage::Stage;
 
 use crate::support;
 use crate::support::fleet::{self, A, B, Fleet, Layout};
+use crate::support::manifest::Manifest;
 use crate::support::proxy::{Fault, FaultProxy, RandomFaults, Recorded};
 
 /// Seeds `count` models and reconciles them (directly) into `layout`.
@@ -439,4 +442,75 @@ async fn a_page_cut_or_truncated_mid_body_is_never_used() {
     proxy.push_matching("page_token", [Fault::CutBody]);
     let model = paged.model(&name).await.expect("read after a retry");
     assert_eq!(model, Some(direct));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_alias_record_is_a_warning_the_move_stands_and_a_rerun_writes_nothing() {
+    let server = support::server();
+    let client = server.client();
+    let name = support::unique("faults-alias-record");
+    support::seed_model(&client, &name, 2).await;
+    support::place(&client, &name, &[], &[("champion", 1)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    Manifest::model(&name)
+        .alias("champion", 2)
+        .write(dir.path(), "m.yaml");
+    let proxy = FaultProxy::start(&server.uri).await;
+    // The only tag write of this run is the alias record: refuse it with an error no retry
+    // gets past (a 400 that is not a concurrent-upsert race).
+    proxy.push_matching("model-versions/set-tag", [Fault::status(400)]);
+
+    let run = fleet::reconcile(
+        &proxy.uri,
+        dir.path(),
+        &["--model", &name, "--output", "json"],
+    )
+    .await;
+    run.assert_no_panic();
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    assert_eq!(proxy.pending(), 0, "the record write was attempted");
+    let document = support::parse_json(&run.stdout);
+    assert_eq!(document["result"]["applied"], 1, "{document}");
+    assert_eq!(document["result"]["failed"], 0, "{document}");
+    let change = &document["models"][0]["changes"][0];
+    assert_eq!(change["kind"], "set_alias", "{change}");
+    assert_eq!(change["result"]["status"], "applied", "{change}");
+    assert!(
+        change["annotation_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("400")),
+        "{change}"
+    );
+    // One alias write and one refused record write: nothing repeated.
+    let writes = fleet::writes(&proxy.recorded());
+    assert_eq!(
+        writes,
+        [
+            "POST /api/2.0/mlflow/registered-models/alias",
+            "POST /api/2.0/mlflow/model-versions/set-tag",
+        ],
+        "{writes:#?}"
+    );
+    let after = support::read_model(&client, &name).await;
+    assert_eq!(after.aliases["champion"], 2);
+    assert!(
+        after.versions[&2].tags.is_empty(),
+        "{:?}",
+        after.versions[&2].tags
+    );
+
+    // The alias is where the manifest wants it, so the rerun has nothing to do: it writes
+    // neither the alias nor (the record being no part of the desired state) its record.
+    let start = proxy.recorded().len();
+    let rerun = fleet::reconcile(
+        &proxy.uri,
+        dir.path(),
+        &["--model", &name, "--output", "json"],
+    )
+    .await;
+    assert_eq!(rerun.code, Some(0), "{}", rerun.output());
+    assert_eq!(support::parse_json(&rerun.stdout)["summary"]["total"], 0);
+    let writes = fleet::writes(&proxy.recorded()[start..]);
+    assert!(writes.is_empty(), "{writes:#?}");
+    assert_eq!(support::read_model(&client, &name).await, after);
 }

@@ -185,6 +185,18 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
         assert_eq!(record["commit"], commit.as_str());
     }
     assert!(!after.versions[&6].tags.contains_key("mlreg.transition"));
+    // Every alias moved carries its own record, on the version it now points at.
+    for (version, alias, previous) in [
+        (3, "champion", Value::from(1)),
+        (4, "challenger", Value::Null),
+    ] {
+        let record = alias_record(&after, version, alias)
+            .unwrap_or_else(|| panic!("version {version} has no record of `{alias}`"));
+        assert_eq!(record["previous"], previous, "{record}");
+        assert_eq!(record["commit"], commit.as_str(), "{record}");
+    }
+    // Removing an alias writes nothing: the version it pointed at keeps no record of it.
+    assert!(alias_record(&after, 2, "stale").is_none());
 
     // Idempotent: a second reconcile has nothing to do and writes nothing.
     let (code, stdout, stderr) = run(
@@ -205,6 +217,134 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
     // Two paged searches and nothing else: no per-model reads, no writes.
     assert_eq!(document["stats"]["requests"], 2, "{stdout}");
     assert_eq!(read(&client, &name).await, after);
+}
+
+/// The `mlreg.alias.<alias>` record on `version`, parsed (panics when it is not JSON).
+fn alias_record(
+    model: &mlreg::registry::ObservedModel,
+    version: u64,
+    alias: &str,
+) -> Option<Value> {
+    let value = model.versions[&version]
+        .tags
+        .get(&mlreg::apply::alias_audit_tag(alias))?;
+    Some(serde_json::from_str(value).unwrap_or_else(|error| panic!("not JSON ({error}): {value}")))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_move_records_previous_when_manifest_and_commit_and_info_shows_it() {
+    let client = support::client();
+    let name = support::unique("alias-audit");
+    seed(&client, &name, 3, &[]).await;
+    client.set_alias(&name, "champion", 1).await.expect("alias");
+    // A temporary directory outside any git checkout: the record's commit is null.
+    let manifests = Manifests::new();
+    let file = manifests.path().join("m.yaml");
+    Manifest::model(&name)
+        .alias("champion", 2)
+        .write(manifests.path(), "m.yaml");
+
+    let (code, stdout, stderr) = run(manifests.path(), &["reconcile", "--model", &name]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let after = read(&client, &name).await;
+    assert_eq!(after.aliases["champion"], 2);
+    let record = alias_record(&after, 2, "champion").expect("version 2 has the record");
+    let keys: Vec<&str> = record
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["commit", "manifest", "previous", "when"], "{record}");
+    assert_eq!(record["previous"], 1, "{record}");
+    assert_eq!(
+        record["manifest"],
+        file.to_str().expect("UTF-8 path"),
+        "{record}"
+    );
+    assert_eq!(record["commit"], Value::Null, "{record}");
+    let when = record["when"]
+        .as_str()
+        .expect("when is a string")
+        .to_owned();
+    assert!(
+        when.contains('T') && when.ends_with('Z'),
+        "not RFC 3339 in UTC: {when}"
+    );
+    // The version the alias left gets nothing, and nothing else was tagged.
+    assert!(
+        after.versions[&1].tags.is_empty(),
+        "{:?}",
+        after.versions[&1].tags
+    );
+    assert_eq!(
+        after.versions[&2].tags.len(),
+        1,
+        "{:?}",
+        after.versions[&2].tags
+    );
+
+    // The record is not drift: planning again finds nothing.
+    let (code, stdout, stderr) = run(
+        manifests.path(),
+        &["plan", "--model", &name, "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    // `info` says since when, from which version, manifest and commit.
+    let (code, stdout, stderr) = run(manifests.path(), &["info", &name]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("champion -> 2"))
+        .unwrap_or_else(|| panic!("no champion line in\n{stdout}"));
+    assert!(line.contains(&format!("since {when} (")), "{line}");
+    assert!(line.contains("previously 1"), "{line}");
+    assert!(line.contains("m.yaml, no git commit"), "{line}");
+    let (code, stdout, stderr) = run(manifests.path(), &["info", &name, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let document = json(&stdout);
+    assert_eq!(document["format_version"], "1");
+    assert_eq!(
+        document["alias_audit"]["champion"],
+        serde_json::json!({
+            "version": 2,
+            "set_by_mlreg": true,
+            "since": when,
+            "previous": 1,
+            "manifest": file.to_str(),
+            "commit": null,
+        }),
+        "{document}"
+    );
+
+    // With --no-annotate the alias moves and no record is written; `info` says so.
+    Manifest::model(&name)
+        .alias("champion", 3)
+        .write(manifests.path(), "m.yaml");
+    let (code, stdout, stderr) = run(
+        manifests.path(),
+        &["reconcile", "--model", &name, "--no-annotate"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let after = read(&client, &name).await;
+    assert_eq!(after.aliases["champion"], 3);
+    assert!(
+        after.versions[&3].tags.is_empty(),
+        "{:?}",
+        after.versions[&3].tags
+    );
+    let (code, stdout, stderr) = run(manifests.path(), &["info", &name]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("  champion -> 3  not set by mlreg\n"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(manifests.path(), &["info", &name, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let document = json(&stdout);
+    assert_eq!(document["alias_audit"]["champion"]["version"], 3);
+    assert_eq!(document["alias_audit"]["champion"]["set_by_mlreg"], false);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -221,6 +221,17 @@ async fn info_json_summarizes_the_model_and_names_its_manifest() {
         document["aliases"],
         serde_json::to_value(&model.aliases).expect("aliases")
     );
+    // Aliases set by hand (here through the client) carry no mlreg record.
+    for (alias, version) in &model.aliases {
+        assert_eq!(
+            document["alias_audit"][alias],
+            serde_json::json!({
+                "version": version, "set_by_mlreg": false, "since": null, "previous": null,
+                "manifest": null, "commit": null
+            }),
+            "{document}"
+        );
+    }
     for stage in [
         Stage::Production,
         Stage::Staging,
