@@ -57,7 +57,7 @@ pub struct GlobalArgs {
     pub registry_uri: Option<String>,
 
     /// Per-request timeout of registry calls.
-    #[arg(long, global = true, env = "MLREG_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, help_heading = "Registry")]
+    #[arg(long, global = true, env = "MLREG_REQUEST_TIMEOUT", default_value = settings::DEFAULT_REQUEST_TIMEOUT_ARG, value_parser = parse_duration, help_heading = "Registry")]
     pub request_timeout: Duration,
 
     /// When to color output.

@@ -34,6 +34,10 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// [`DEFAULT_INTERVAL`] as clap shows and parses it (a test keeps the two equal).
 pub const DEFAULT_INTERVAL_ARG: &str = "60s";
 
+/// [`crate::registry::DEFAULT_REQUEST_TIMEOUT`] as clap shows and parses it (a test keeps
+/// the two equal).
+pub const DEFAULT_REQUEST_TIMEOUT_ARG: &str = "30s";
+
 /// The shortest `--interval` accepted: a resync reads the whole registry.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -607,6 +611,10 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_duration(DEFAULT_INTERVAL_ARG), Ok(DEFAULT_INTERVAL));
+        assert_eq!(
+            parse_duration(DEFAULT_REQUEST_TIMEOUT_ARG),
+            Ok(crate::registry::DEFAULT_REQUEST_TIMEOUT)
+        );
     }
 
     #[test]

@@ -37,6 +37,9 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// How long one registry request may take, unless `--request-timeout` says otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Everything needed to build a registry client.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -77,7 +80,7 @@ impl RegistryConfig {
             ca_cert_path: None,
             client_cert_path: None,
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_retries: 5,
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::stage::Stage;
 
-pub use config::{Auth, RegistryConfig};
+pub use config::{Auth, DEFAULT_REQUEST_TIMEOUT, RegistryConfig};
 pub use error::{Error, Result};
 
 /// A consistent read of the whole registry (or of the models of interest).

@@ -151,7 +151,7 @@ fn edit_errors_are_clear_and_write_nothing() {
         "Archived",
     ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("cannot be declared"), "{stderr}");
+    assert!(stderr.contains("Archived cannot be a target"), "{stderr}");
 
     let (code, _, stderr) = run(&["set-stage", "churn", "4", "Canary"]);
     assert_eq!(code, 1);
