@@ -103,7 +103,7 @@ pub fn explanation(resolution: &Resolution) -> String {
     let held_nothing = if passed_over.is_empty() {
         String::new()
     } else {
-        format!("; {} no version{in_manifest}", hold(passed_over),)
+        format!(" (fallback: {} no version{in_manifest})", hold(passed_over))
     };
     match (&resolution.target, resolution.version) {
         (Some(target), Some(version)) => match resolution.answered_by {
@@ -113,7 +113,7 @@ pub fn explanation(resolution: &Resolution) -> String {
                 )
             }
             AnsweredBy::Manifest => format!(
-                "note: {target} answered: version {version}, as {} declares it (the registry was not asked, so its source is unknown){held_nothing}",
+                "note: {target} answered: version {version}, as {} declares it; the registry was not asked, so its source is unknown{held_nothing}",
                 manifest_name(resolution.manifest.as_ref())
             ),
         },
@@ -266,7 +266,7 @@ mod tests {
         );
         assert_eq!(
             explanation(&resolution()),
-            "note: Staging answered: version 3, as the manifest m.yaml declares it (the registry was not asked, so its source is unknown); Production holds no version in the manifest"
+            "note: Staging answered: version 3, as the manifest m.yaml declares it; the registry was not asked, so its source is unknown (fallback: Production holds no version in the manifest)"
         );
         let local = Resolution {
             target: None,

@@ -18,6 +18,7 @@ mod reconcile;
 mod registry;
 mod render;
 mod security;
+mod serving;
 mod support;
 mod validate;
 mod versions;
