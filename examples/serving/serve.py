@@ -34,6 +34,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow.pyfunc  # noqa: E402  (after the retry settings, which MLflow reads at import)
+import numpy  # noqa: E402  (installed with MLflow)
 
 # `mlreg resolve` asks the registry with short timeouts and one retry; this bounds a hang.
 RESOLVE_TIMEOUT_SECONDS = 60
@@ -112,8 +113,6 @@ def handler(model, loaded):
                 self.reply(HTTPStatus.BAD_REQUEST, {"error": f"expected {{\"inputs\": [[...]]}}: {error}"})
                 return
             try:
-                import numpy
-
                 predictions = model.predict(numpy.asarray(inputs, dtype=float))
             except Exception as error:  # noqa: BLE001  (the model's error, for the caller)
                 self.reply(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(error)})
