@@ -100,7 +100,8 @@ pub enum Command {
     Migrate(MigrateCommand),
     /// Write manifests from the live registry (to adopt mlreg on an existing registry).
     Export(ExportArgs),
-    /// Print the model URI to serve: Production, else Staging, else the local fallback.
+    /// Print the one model URI to serve: the first target (stage or @alias) holding a version,
+    /// else the manifest's local fallback.
     Resolve(ResolveArgs),
     /// Print the JSON Schema (draft-07) of the manifest format.
     Schema,
@@ -321,9 +322,14 @@ pub struct ExportArgs {
 pub struct ResolveArgs {
     /// The registered model.
     pub model: String,
-    /// The preferred stage: Production or Staging.
-    #[arg(long, default_value = "Production")]
-    pub stage: Stage,
+    /// Where to look, in order: stages (Production, Staging) and aliases written @name.
+    /// Default: the manifest's `serving.prefer`, else Production Staging.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<Target>,
+    /// Deprecated: name the targets instead (`--stage Production` is `Production Staging`,
+    /// `--stage Staging` is `Staging`).
+    #[arg(long, value_name = "STAGE", conflicts_with = "targets")]
+    pub stage: Option<Stage>,
     /// The desired-state directory (for the local fallback).
     #[command(flatten)]
     pub dir: DirArgs,

@@ -24,6 +24,7 @@ use crate::settings::{GlobalSettings, LogSettings};
 pub struct Output {
     color_stdout: bool,
     color_stderr: bool,
+    stderr_terminal: bool,
 }
 
 impl Output {
@@ -34,9 +35,11 @@ impl Output {
             ColorChoice::Never => false,
             ColorChoice::Auto => is_terminal && !settings.no_color,
         };
+        let stderr_terminal = io::stderr().is_terminal();
         Output {
             color_stdout: color_for(io::stdout().is_terminal()),
-            color_stderr: color_for(io::stderr().is_terminal()),
+            color_stderr: color_for(stderr_terminal),
+            stderr_terminal,
         }
     }
 
@@ -45,6 +48,7 @@ impl Output {
         Output {
             color_stdout: false,
             color_stderr: false,
+            stderr_terminal: false,
         }
     }
 
@@ -56,6 +60,12 @@ impl Output {
     /// Whether stderr is colored.
     pub fn color_stderr(&self) -> bool {
         self.color_stderr
+    }
+
+    /// Whether stderr is a terminal (whatever the color choice): a person is watching, so
+    /// a command may say more than a log needs (`resolve` says which target answered).
+    pub fn stderr_is_terminal(&self) -> bool {
+        self.stderr_terminal
     }
 
     /// Stdout, for renderers that write a whole document into an `impl Write`.

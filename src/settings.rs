@@ -302,8 +302,12 @@ pub struct ResolveSettings {
     pub registry: RegistrySettings,
     /// The registered model.
     pub model: String,
-    /// The preferred stage: Production or Staging.
-    pub stage: Stage,
+    /// The targets named on the command line (empty: the manifest's, else the default).
+    pub targets: Vec<Target>,
+    /// Whether they come from the deprecated `--stage` (the command then says so).
+    pub from_stage_flag: bool,
+    /// Say which target answered even when stderr is not a terminal (`-v`).
+    pub explain: bool,
     /// The desired-state directory (for the manifest's answer and local fallback).
     pub dir: PathBuf,
     /// Text or JSON.
@@ -475,13 +479,20 @@ impl CommandSettings {
                 force: args.force,
             }),
             Command::Resolve(args) => {
-                if !args.stage.is_declarable() {
-                    return Err(Error::ServingStage { stage: args.stage });
-                }
+                let from_stage_flag = args.stage.is_some();
+                let targets = match args.stage {
+                    Some(stage) if !stage.is_declarable() => {
+                        return Err(Error::ServingStage { stage });
+                    }
+                    Some(stage) => crate::resolve::stage_targets(stage),
+                    None => args.targets,
+                };
                 CommandSettings::Resolve(ResolveSettings {
                     registry: registry(global, env).map(for_serving),
                     model: args.model,
-                    stage: args.stage,
+                    targets,
+                    from_stage_flag,
+                    explain: global.verbose > 0,
                     dir: dir(args.dir.dir),
                     output: args.output,
                 })
@@ -704,6 +715,40 @@ mod tests {
         );
         // A bad stage is clap's usage error, before any settings.
         assert!(Cli::try_parse_from(["mlreg", "set-stage", "m", "1", "Canary"]).is_err());
+    }
+
+    #[test]
+    fn resolve_takes_targets_or_the_deprecated_stage() {
+        let resolve = |args: &[&str]| match settings(args, &[], "/w") {
+            Ok(Settings {
+                command: CommandSettings::Resolve(resolve),
+                ..
+            }) => resolve,
+            other => panic!("resolve settings: {other:?}"),
+        };
+        let given = resolve(&["resolve", "m", "@champion", "staging"]);
+        assert_eq!(
+            given.targets,
+            vec![
+                Target::Alias("champion".into()),
+                Target::Stage(Stage::Staging)
+            ]
+        );
+        assert!(!given.from_stage_flag && !given.explain);
+        // None given: the command takes the manifest's `serving.prefer` or the default.
+        assert!(resolve(&["resolve", "m"]).targets.is_empty());
+        let legacy = resolve(&["resolve", "m", "--stage", "production", "-v"]);
+        assert_eq!(legacy.targets, crate::resolve::DEFAULT_TARGETS.to_vec());
+        assert!(legacy.from_stage_flag && legacy.explain);
+        // Not a target, or both spellings at once: clap's usage error.
+        for args in [
+            &["mlreg", "resolve", "m", "champion"][..],
+            &["mlreg", "resolve", "m", "@latest"],
+            &["mlreg", "resolve", "m", "Archived"],
+            &["mlreg", "resolve", "m", "Staging", "--stage", "Staging"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -398,7 +398,7 @@ async fn resolve_follows_production_then_staging_then_the_local_fallback() {
     let resolve = || {
         let mut command = support::mlreg();
         command
-            .args(["resolve", &name, "--dir"])
+            .args(["resolve", &name, "-v", "--dir"])
             .arg(manifests.path());
         command
     };
@@ -406,9 +406,11 @@ async fn resolve_follows_production_then_staging_then_the_local_fallback() {
     // Production.
     let (code, stdout, stderr) = output(&mut resolve());
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        stdout,
-        format!("models:/{name}/2\nsource: s3://bucket/{name}/2\n")
+    // One line on stdout (the source is in the JSON); -v says on stderr which stage answered.
+    assert_eq!(stdout, format!("models:/{name}/2\n"));
+    assert!(
+        stderr.contains("Production answered: version 2"),
+        "{stderr}"
     );
     let (code, json, stderr) = resolve_json(&mut resolve());
     assert_eq!(code, 0, "{stderr}");
@@ -416,8 +418,10 @@ async fn resolve_follows_production_then_staging_then_the_local_fallback() {
         json,
         serde_json::json!({
             "format_version": "1", "model": name, "version": 2, "stage": "Production",
+            "target": "Production", "targets": ["Production", "Staging"],
             "uri": format!("models:/{name}/2"), "source": format!("s3://bucket/{name}/2"),
             "fallback": null, "answered_by": "registry",
+            "manifest": manifests.path().join("model.yaml"), "local_fallback": "/models/local",
         })
     );
 
@@ -474,7 +478,7 @@ fn resolve_answers_from_the_manifest_when_the_registry_is_down() {
         let started = Instant::now();
         let result = resolve_json(
             offline()
-                .args(["resolve", "fraud", "--registry-uri", down, "--dir"])
+                .args(["resolve", "fraud", "-v", "--registry-uri", down, "--dir"])
                 .arg(dir),
         );
         assert!(
@@ -549,7 +553,7 @@ fn resolve_from_a_dedicated_server_that_stops() {
             .arg(manifests.path()),
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout, "models:/served/2\nsource: s3://bucket/served/2\n");
+    assert_eq!(stdout, "models:/served/2\n");
 
     // This registry holds one model, so `export` without --model can be checked here too.
     let exported = tempfile::tempdir().expect("temp dir");
@@ -574,7 +578,7 @@ fn resolve_from_a_dedicated_server_that_stops() {
             .arg(manifests.path()),
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout, "models:/served/2\nsource: unknown\n");
+    assert_eq!(stdout, "models:/served/2\n");
 }
 
 // ---------------------------------------------------------------------------------------

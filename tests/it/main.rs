@@ -19,6 +19,7 @@ mod reconcile;
 mod registry;
 mod render;
 mod security;
+mod serving;
 mod support;
 mod validate;
 mod versions;
