@@ -358,6 +358,16 @@ mod tests {
     }
 
     #[test]
+    fn crlf_files_stay_crlf() {
+        let text =
+            format!("{HEAD}  aliases:\n    champion: 3\n    challenger: 4\n").replace('\n', "\r\n");
+        assert_eq!(
+            edited(&text, &[set("shadow", 5), delete("challenger")]),
+            format!("{HEAD}  aliases:\n    champion: 3\n    shadow: 5\n").replace('\n', "\r\n")
+        );
+    }
+
+    #[test]
     fn flow_aliases_and_missing_aliases() {
         let text = format!("{HEAD}  aliases: {{champion: 3, challenger: 4}}\n");
         assert_eq!(
