@@ -183,6 +183,10 @@ pub struct WatchArgs {
     /// Do not write the audit tags (`mlreg.transition`, `mlreg.alias.<alias>`).
     #[arg(long)]
     pub no_annotate: bool,
+    /// Serve `POST /hooks/mlflow` for MLflow webhooks, verified with the secret held by this
+    /// environment variable (its name, never the secret itself).
+    #[arg(long, env = "MLREG_MLFLOW_WEBHOOK_SECRET_ENV", value_name = "VAR")]
+    pub mlflow_webhook_secret_env: Option<String>,
 }
 
 /// Options of `versions`.

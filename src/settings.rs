@@ -73,6 +73,14 @@ pub enum Error {
         /// The stage given.
         stage: Stage,
     },
+    /// `--mlflow-webhook-secret-env VAR` naming an unset or empty variable.
+    #[error(
+        "--mlflow-webhook-secret-env names `{variable}`, which is not set (or empty): set it to the webhook's secret, the one given to MLflow when the webhook was created"
+    )]
+    WebhookSecret {
+        /// The variable's name.
+        variable: String,
+    },
     /// `set-alias` with an alias name MLflow refuses.
     #[error("invalid alias `{alias}`: {problem}")]
     Alias {
@@ -414,12 +422,26 @@ impl CommandSettings {
                 if args.interval < MIN_INTERVAL {
                     return Err(Error::IntervalTooShort { got: args.interval });
                 }
+                let webhook = match &args.mlflow_webhook_secret_env {
+                    None => None,
+                    Some(variable) => match env(variable) {
+                        Some(secret) if !secret.is_empty() => Some(std::sync::Arc::new(
+                            daemon::webhook::Verifier::new(secret.as_bytes()),
+                        )),
+                        _ => {
+                            return Err(Error::WebhookSecret {
+                                variable: variable.clone(),
+                            });
+                        }
+                    },
+                };
                 let config = daemon::Config {
                     interval: args.interval,
                     listen: args.listen,
                     self_heal: args.self_heal,
                     max_changes: args.max_changes,
                     annotate: !args.no_annotate,
+                    webhook,
                     ..daemon::Config::new(dir(args.dir.dir))
                 }
                 .with_polling(args.poll);

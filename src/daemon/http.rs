@@ -6,6 +6,7 @@
 //! | `/readyz` | 200 `ready` when the manifests are valid and the last reconcile succeeded; else 503 and the reason (readiness) |
 //! | `/metrics` | Prometheus/OpenMetrics text |
 //! | `/status` | JSON: per-model sync state, pending changes, last errors ([`Status`](super::status::Status)) |
+//! | `POST /hooks/mlflow` | with `--mlflow-webhook-secret-env`: an MLflow webhook delivery, verified ([`super::webhook`]); 202 at once, the reconcile runs after; 401 with no detail when refused |
 //!
 //! The handlers only read the shared state; none of them touches the registry, so a slow or
 //! unreachable registry never makes the endpoints slow.
@@ -13,37 +14,64 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::status::Shared;
+use super::webhook::{self, Delivery, Verifier};
+
+/// The largest webhook body read: MLflow's payloads are a few hundred bytes.
+const MAX_WEBHOOK_BODY: usize = 64 * 1024;
+
+/// What `POST /hooks/mlflow` needs: the verifier and where verified events go.
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// Checks signatures, timestamps and replays.
+    pub verifier: Arc<Verifier>,
+    /// The models named by verified events, for the daemon's loop.
+    pub events: mpsc::Sender<String>,
+}
+
+/// The state of the routes.
+#[derive(Debug, Clone)]
+struct AppState {
+    shared: Arc<Shared>,
+    hooks: Option<Hooks>,
+}
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const JSON: &str = "application/json";
 
-/// The routes, over the shared state.
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+/// The routes, over the shared state; `POST /hooks/mlflow` only with `hooks`.
+pub fn router(shared: Arc<Shared>, hooks: Option<Hooks>) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/status", get(status))
+        .route("/status", get(status));
+    if hooks.is_some() {
+        router = router.route("/hooks/mlflow", post(mlflow_hook));
+    }
+    router
         .fallback(not_found)
-        .with_state(shared)
+        .with_state(AppState { shared, hooks })
 }
 
 /// Serves the routes on `listener` until `stop` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    hooks: Option<Hooks>,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(shared))
+    axum::serve(listener, router(shared, hooks))
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
 }
@@ -52,7 +80,7 @@ async fn healthz() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, TEXT)], "ok\n").into_response()
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+async fn readyz(State(AppState { shared, .. }): State<AppState>) -> Response {
     match shared.readiness() {
         Ok(()) => (
             StatusCode::OK,
@@ -68,14 +96,14 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     .into_response()
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(AppState { shared, .. }): State<AppState>) -> Response {
     match shared.metrics.encode() {
         Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(error) => internal_error(&error),
     }
 }
 
-async fn status(State(shared): State<Arc<Shared>>) -> Response {
+async fn status(State(AppState { shared, .. }): State<AppState>) -> Response {
     match serde_json::to_string_pretty(&shared.snapshot()) {
         Ok(mut json) => {
             json.push('\n');
@@ -83,6 +111,57 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         }
         Err(error) => internal_error(&error),
     }
+}
+
+/// An MLflow webhook delivery: verified before its body is read, answered at once; the
+/// model it names (if any) is queued for the daemon's loop, which reads the registry itself.
+async fn mlflow_hook(
+    State(AppState { shared, hooks }): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(hooks) = hooks else {
+        return not_found().await;
+    };
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default();
+    let delivery = Delivery {
+        id: header(webhook::DELIVERY_ID_HEADER),
+        timestamp: header(webhook::TIMESTAMP_HEADER),
+        signature: header(webhook::SIGNATURE_HEADER),
+        body: &body,
+    };
+    let verdict = if body.len() > MAX_WEBHOOK_BODY {
+        Err(webhook::Refusal::BadSignature)
+    } else {
+        hooks.verifier.verify(&delivery, now)
+    };
+    if let Err(refusal) = verdict {
+        shared.metrics.webhook_refused(refusal.as_str());
+        tracing::warn!(reason = refusal.as_str(), "refused a webhook delivery");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, TEXT)],
+            "unauthorized\n",
+        )
+            .into_response();
+    }
+    shared.metrics.webhook_received();
+    if let Some(model) = webhook::model_of(&body)
+        && hooks.events.try_send(model).is_err()
+    {
+        // A full queue already holds reconciles to run; the resync catches the rest.
+        shared.metrics.webhook_dropped();
+    }
+    (
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, TEXT)],
+        "accepted\n",
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

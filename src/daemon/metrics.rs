@@ -41,6 +41,12 @@ struct KindLabels {
     kind: &'static str,
 }
 
+/// The label of `mlreg_webhook_refused_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 /// The labels of `mlreg_registry_request_duration_seconds`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -65,6 +71,9 @@ pub struct Metrics {
     manifests_valid: Gauge,
     last_success: Gauge<f64, AtomicU64>,
     request_duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    webhooks_received: Counter,
+    webhooks_refused: Family<ReasonLabels, Counter>,
+    webhooks_dropped: Counter,
 }
 
 impl fmt::Debug for Metrics {
@@ -135,6 +144,24 @@ impl Metrics {
             "Latency of the HTTP requests sent to the MLflow registry (retries included), by endpoint and status class",
             request_duration.clone(),
         );
+        let webhooks_received = Counter::default();
+        let webhooks_refused = Family::<ReasonLabels, Counter>::default();
+        let webhooks_dropped = Counter::default();
+        registry.register(
+            "webhook_received",
+            "MLflow webhook deliveries received and verified",
+            webhooks_received.clone(),
+        );
+        registry.register(
+            "webhook_refused",
+            "MLflow webhook deliveries refused (answered 401), by reason",
+            webhooks_refused.clone(),
+        );
+        registry.register(
+            "webhook_dropped",
+            "Verified webhook events not queued because the queue was full (the resync catches them)",
+            webhooks_dropped.clone(),
+        );
         // Pre-create the result series so a dashboard sees 0 rather than nothing.
         for result in ["success", "failure"] {
             drop(reconciles.get_or_create(&ResultLabels { result }));
@@ -149,7 +176,27 @@ impl Metrics {
             manifests_valid,
             last_success,
             request_duration,
+            webhooks_received,
+            webhooks_refused,
+            webhooks_dropped,
         }
+    }
+
+    /// Counts a verified webhook delivery.
+    pub fn webhook_received(&self) {
+        self.webhooks_received.inc();
+    }
+
+    /// Counts a refused webhook delivery.
+    pub fn webhook_refused(&self, reason: &'static str) {
+        self.webhooks_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts a verified event that the full queue could not take.
+    pub fn webhook_dropped(&self) {
+        self.webhooks_dropped.inc();
     }
 
     /// Counts one reconcile; a success also sets the last-success timestamp to now.

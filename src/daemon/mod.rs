@@ -29,6 +29,7 @@ pub mod reconciler;
 pub mod schedule;
 pub mod status;
 pub mod watcher;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -58,6 +59,10 @@ use watcher::{DirWatcher, FsEvent};
 /// How many filesystem events may wait in the channel; more are dropped (one is enough to
 /// trigger a re-read).
 const EVENT_CHANNEL_CAPACITY: usize = 1024;
+
+/// How many verified webhook events may wait; more are counted and dropped (the resync
+/// catches them, and one queued event already triggers a reconcile).
+const WEBHOOK_CHANNEL_CAPACITY: usize = 256;
 
 /// How often `--poll` scans the directory.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -90,6 +95,8 @@ pub struct Config {
     pub concurrency: usize,
     /// How filesystem events are batched.
     pub debounce: Window,
+    /// Verifies MLflow webhook deliveries on `POST /hooks/mlflow` (`None`: no such route).
+    pub webhook: Option<Arc<webhook::Verifier>>,
 }
 
 impl Config {
@@ -105,6 +112,7 @@ impl Config {
             annotate: true,
             concurrency: usize::from(crate::settings::DEFAULT_CONCURRENCY),
             debounce: Window::default(),
+            webhook: None,
         }
     }
 
@@ -167,10 +175,22 @@ pub async fn run<R: Registry>(
         metrics,
         shutdown.stop(),
     ));
+    let (hooks, mut hook_events) = match &config.webhook {
+        Some(verifier) => {
+            let (sender, receiver) = mpsc::channel(WEBHOOK_CHANNEL_CAPACITY);
+            let hooks = http::Hooks {
+                verifier: Arc::clone(verifier),
+                events: sender,
+            };
+            (Some(hooks), Some(receiver))
+        }
+        None => (None, None),
+    };
     let server_stop = CancellationToken::new();
     let mut server = AbortOnDrop(tokio::spawn(http::serve(
         listener,
         Arc::clone(&shared),
+        hooks,
         server_stop.clone(),
     )));
     tracing::info!(
@@ -200,7 +220,9 @@ pub async fn run<R: Registry>(
         manifests_valid: false,
         last_errors: Vec::new(),
     };
-    daemon.run_loop(&mut events, shutdown).await;
+    daemon
+        .run_loop(&mut events, hook_events.as_mut(), shutdown)
+        .await;
 
     server_stop.cancel();
     match tokio::time::timeout(HTTP_SHUTDOWN_GRACE, &mut *server).await {
@@ -265,7 +287,12 @@ struct Daemon<'r, R> {
 }
 
 impl<R: Registry> Daemon<'_, R> {
-    async fn run_loop(&mut self, events: &mut mpsc::Receiver<FsEvent>, shutdown: &Shutdown) {
+    async fn run_loop(
+        &mut self,
+        events: &mut mpsc::Receiver<FsEvent>,
+        mut hook_events: Option<&mut mpsc::Receiver<String>>,
+        shutdown: &Shutdown,
+    ) {
         let stop = shutdown.stop();
         let mut next: Option<(Instant, Trigger)> = None;
         if self.reload() == Reload::Changed {
@@ -295,6 +322,27 @@ impl<R: Registry> Daemon<'_, R> {
                         Reload::Changed => next = Some((Instant::now(), Trigger::ManifestChange)),
                         Reload::Unchanged => tracing::debug!("the desired state did not change"),
                         Reload::Invalid => {}
+                    }
+                }
+                Some(model) = next_hook(&mut hook_events) => {
+                    // A burst (an alias set, then its version tagged) is one reconcile.
+                    let mut models = vec![model];
+                    if let Some(receiver) = hook_events.as_deref_mut() {
+                        while let Ok(more) = receiver.try_recv() {
+                            models.push(more);
+                        }
+                    }
+                    let managed = self.desired.as_ref().is_some_and(|desired| {
+                        models.iter().any(|model| desired.models.contains_key(model))
+                    });
+                    if !managed {
+                        tracing::debug!(?models, "a webhook named no managed model; ignored");
+                        continue;
+                    }
+                    let now = Instant::now();
+                    if next.is_none_or(|(at, _)| at > now) {
+                        tracing::info!(?models, "a webhook says a managed model changed; reconciling now");
+                        next = Some((now, Trigger::Webhook));
                     }
                 }
                 () = sleep_until(wake) => {
@@ -445,6 +493,14 @@ impl<R: Registry> Daemon<'_, R> {
                 }
             }
         }
+    }
+}
+
+/// The next model named by a verified webhook, or never when webhooks are off.
+async fn next_hook(receiver: &mut Option<&mut mpsc::Receiver<String>>) -> Option<String> {
+    match receiver {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 

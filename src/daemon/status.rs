@@ -26,6 +26,8 @@ pub enum Trigger {
     ManifestChange,
     /// The periodic resync (or a retry after a failure).
     Resync,
+    /// An MLflow webhook said a managed model changed.
+    Webhook,
 }
 
 impl Trigger {
@@ -35,6 +37,7 @@ impl Trigger {
             Trigger::Startup => "startup",
             Trigger::ManifestChange => "manifest_change",
             Trigger::Resync => "resync",
+            Trigger::Webhook => "webhook",
         }
     }
 }

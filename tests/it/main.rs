@@ -24,3 +24,4 @@ mod support;
 mod validate;
 mod versions;
 mod watch;
+mod webhooks;
