@@ -157,6 +157,29 @@ pub struct ReconcileArgs {
     /// Do not write the audit tags (`mlreg.transition`, `mlreg.alias.<alias>`).
     #[arg(long)]
     pub no_annotate: bool,
+    /// Notifications.
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where notifications go (`reconcile`; signed when `MLREG_NOTIFY_SECRET` is set).
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Post what happened (applied, failed, invalid) to this URL (repeatable).
+    #[arg(long = "notify", value_name = "URL", help_heading = "Notifications")]
+    pub urls: Vec<url::Url>,
+    /// The body's shape: mlreg's JSON document, or Slack's incoming-webhook message.
+    #[arg(long, value_enum, default_value_t = NotifyFormat::Json, help_heading = "Notifications")]
+    pub notify_format: NotifyFormat,
+}
+
+/// Notification body formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NotifyFormat {
+    /// `{"format_version": "1", "event": ..., "model": ..., "changes": [...], "commit": ...}`.
+    Json,
+    /// `{"text": "..."}`, a readable summary.
+    Slack,
 }
 
 /// Options of `watch`.

@@ -18,6 +18,8 @@
 //! - [`render`]: plans, reports, tables and resolutions as text, JSON or Markdown into any
 //!   `Write`; [`output`] is the one way to the process's streams (color decided once,
 //!   control characters escaped).
+//! - [`notify`]: outgoing notifications (applied, drift, blocked, failed, invalid): a bounded
+//!   queue, retries, signing; never delays or fails a reconcile.
 //! - [`daemon`]: `mlreg watch`: the watch/resync loop, debounce, HTTP endpoints, metrics;
 //!   [`shutdown`] holds the two-stage shutdown of the daemon and of one-shot commands, and
 //!   [`git`] the commit recorded in audit tags.
@@ -33,6 +35,7 @@ pub mod diagnostic;
 pub mod exit;
 pub mod git;
 pub mod manifest;
+pub mod notify;
 pub mod output;
 pub mod plan;
 pub mod registry;

@@ -215,6 +215,17 @@ pub struct ReconcileSettings {
     /// Write the audit tags: `mlreg.transition` on transitioned versions,
     /// `mlreg.alias.<alias>` on the version an alias was pointed at.
     pub annotate: bool,
+    /// Where notifications go.
+    pub notify: NotifySettings,
+}
+
+/// `--notify URL`... and `MLREG_NOTIFY_SECRET`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// The receivers.
+    pub targets: Vec<crate::notify::Target>,
+    /// Signs every body (`X-Mlreg-Signature`) when set.
+    pub secret: Option<Vec<u8>>,
 }
 
 /// `watch`.
@@ -406,6 +417,7 @@ impl CommandSettings {
                 max_changes: None,
                 concurrency: usize::from(DEFAULT_CONCURRENCY),
                 annotate: true,
+                notify: NotifySettings::default(),
             }),
             Command::Reconcile(args) => CommandSettings::Reconcile(ReconcileSettings {
                 registry: registry(global, env),
@@ -417,6 +429,7 @@ impl CommandSettings {
                 max_changes: args.max_changes,
                 concurrency: usize::from(args.concurrency.max(1)),
                 annotate: !args.no_annotate,
+                notify: notify_settings(&args.notify, env),
             }),
             Command::Watch(args) => {
                 if args.interval < MIN_INTERVAL {
@@ -524,6 +537,30 @@ impl CommandSettings {
 }
 
 /// The registry configuration from the global options and the `MLFLOW_TRACKING_*` variables.
+/// The notification targets of `--notify`, signed with `MLREG_NOTIFY_SECRET` when set.
+fn notify_settings(
+    args: &crate::cli::NotifyArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> NotifySettings {
+    let format = match args.notify_format {
+        crate::cli::NotifyFormat::Json => crate::notify::Format::Json,
+        crate::cli::NotifyFormat::Slack => crate::notify::Format::Slack,
+    };
+    NotifySettings {
+        targets: args
+            .urls
+            .iter()
+            .map(|url| crate::notify::Target {
+                url: url.clone(),
+                format,
+            })
+            .collect(),
+        secret: env("MLREG_NOTIFY_SECRET")
+            .filter(|secret| !secret.is_empty())
+            .map(String::into_bytes),
+    }
+}
+
 fn registry(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> RegistrySettings {
     let mut config = RegistryConfig::from_env(global.registry_uri.as_deref(), env)?;
     config.request_timeout = global.request_timeout;

@@ -11,6 +11,7 @@ use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, OutcomeStatus};
 use crate::cli::PlanOutput;
 use crate::diagnostic;
 use crate::exit::ExitStatus;
+use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output::{Output, printable};
 use crate::plan::{self, Plan, Selection};
 use crate::registry::Registry;
@@ -20,10 +21,35 @@ use crate::shutdown::OneShot;
 
 use super::{client, load_manifests};
 
-/// Plans and, unless `--dry-run`, applies.
+/// Plans and, unless `--dry-run`, applies; then gives undelivered notifications at most
+/// [`notify::FLUSH_DEADLINE`] before returning (a notification never fails the run).
 pub async fn run(output: &Output, settings: ReconcileSettings) -> anyhow::Result<ExitStatus> {
+    let (notifier, delivery) = Notifier::start(
+        settings.notify.targets.clone(),
+        settings.notify.secret.clone(),
+    );
+    let result = reconcile(output, settings, &notifier).await;
+    drop(notifier);
+    delivery.finish(notify::FLUSH_DEADLINE).await;
+    result
+}
+
+/// Plans and, unless `--dry-run`, applies, telling `notifier` what happened.
+async fn reconcile(
+    output: &Output,
+    settings: ReconcileSettings,
+    notifier: &Notifier,
+) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
     let Some(desired) = load_manifests(output, &settings.dir, "Nothing was applied")? else {
+        notifier.notify(Event {
+            event: EventKind::Invalid,
+            environment: None,
+            model: None,
+            changes: Vec::new(),
+            commit: crate::git::head_commit(&settings.dir).await,
+            detail: Some("the manifests are invalid; nothing was applied".to_owned()),
+        });
         return Ok(ExitStatus::Failure);
     };
     let client = client(settings.registry)?;
@@ -83,13 +109,10 @@ pub async fn run(output: &Output, settings: ReconcileSettings) -> anyhow::Result
         output.line("")?;
     }
     let shutdown = OneShot::install(*output);
-    let annotate = if settings.annotate {
-        Some(Annotation {
-            commit: crate::git::head_commit(&settings.dir).await,
-        })
-    } else {
-        None
-    };
+    let commit = crate::git::head_commit(&settings.dir).await;
+    let annotate = settings.annotate.then(|| Annotation {
+        commit: commit.clone(),
+    });
     let options = ApplyOptions {
         concurrency: settings.concurrency,
         annotate,
@@ -108,6 +131,9 @@ pub async fn run(output: &Output, settings: ReconcileSettings) -> anyhow::Result
         apply::apply(&client, &desired, &plan, &options, &on_progress).await
     };
     progress.finish_and_clear();
+    for event in notify::events_of(&report, commit.as_deref()) {
+        notifier.notify(event);
+    }
 
     match format {
         PlanOutput::Text => {

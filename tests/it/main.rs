@@ -14,6 +14,7 @@ mod crash;
 mod diagnostics;
 mod faults;
 mod lifecycle;
+mod notify;
 mod races;
 mod reconcile;
 mod registry;
