@@ -26,7 +26,7 @@ use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, Convergence, Out
 use crate::diagnostic::Diagnostic;
 use crate::manifest::{DesiredModel, DesiredState, ModelSpec};
 use crate::plan::{self, ModelPlan, Plan, Selection};
-use crate::registry::Registry;
+use crate::registry::{Registry, Scope};
 
 /// How the daemon applies.
 #[derive(Debug, Clone)]
@@ -116,14 +116,16 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             changes_applied: 0,
         };
 
-        // 1. Read the whole registry. A read is safe to abandon on the first signal.
+        // 1. Read the managed models (a scoped read: what they cost, not what the registry
+        // holds). A read is safe to abandon on the first signal.
+        let scope = Scope::only(desired.models.keys().cloned());
         let snapshot = tokio::select! {
             biased;
             () = stop.cancelled() => return Verdict::Cancelled,
-            snapshot = self.registry.snapshot() => snapshot,
+            snapshot = self.registry.scoped_snapshot(&scope) => snapshot,
         };
         let snapshot = match snapshot {
-            Ok(snapshot) => snapshot,
+            Ok(scoped) => scoped.snapshot,
             Err(error) => {
                 let message = format!("cannot read the registry: {error}");
                 self.set_models(desired, |model| unknown(model, None));
