@@ -638,6 +638,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resync_reads_only_the_managed_models() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Production)]);
+        registry.add_model("someone-else", &[(1, NoStage)]);
+        let mut reconciler = Reconciler::new(&registry, settings(false), shared());
+        let v1 = desired(vec![model("m", 1, &[1])]);
+        assert_eq!(
+            reconcile(&mut reconciler, &v1, true).await,
+            Verdict::Success
+        );
+        assert_eq!(
+            registry.scoped_reads(),
+            vec![crate::registry::Scope::only(["m".to_owned()])]
+        );
+        assert_eq!(registry.reads(), 1, "in sync: no other read");
+    }
+
+    #[tokio::test]
     async fn self_heal_reverts_drift() {
         let registry = FakeRegistry::default();
         registry.add_model("m", &[(1, Production)]);
