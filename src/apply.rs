@@ -12,10 +12,13 @@
 //!    annotations are off). The first failed change stops that model — the rest are
 //!    reported as skipped, so a failed promotion never leads to archiving the version it was
 //!    meant to replace — while the other models go on;
-//! 3. re-read the model and plan again: anything left is reported as "did not converge".
+//! 3. once every model is done, re-read the models that were changed, all in one scoped
+//!    read ([`Registry::scoped_snapshot`]), and plan each again: anything left is reported
+//!    as "did not converge".
 //!
 //! Cancellation (first SIGINT/SIGTERM) lets the change in flight finish and skips the rest.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,7 +31,7 @@ use tracing::Instrument;
 use crate::diagnostic::Diagnostic;
 use crate::manifest::DesiredState;
 use crate::plan::{Action, Change, ModelPlan, Plan, plan_model};
-use crate::registry::{ObservedModel, Registry};
+use crate::registry::{ObservedModel, Registry, Scope};
 use crate::stage::Stage;
 
 /// The version tag that records each transition mlreg makes.
@@ -268,7 +271,7 @@ pub async fn apply<R: Registry>(
     progress: Progress<'_>,
 ) -> ApplyReport {
     let concurrency = options.concurrency.max(1);
-    let mut models: Vec<ModelReport> = stream::iter(
+    let applied: Vec<(ModelReport, bool)> = stream::iter(
         plan.models
             .iter()
             .filter(|model| !model.is_in_sync())
@@ -280,6 +283,33 @@ pub async fn apply<R: Registry>(
     .buffer_unordered(concurrency)
     .collect()
     .await;
+
+    // 3. Verify every model whose changes all applied, with one read of them all.
+    let to_verify: BTreeSet<String> = applied
+        .iter()
+        .filter(|(_, verify)| *verify)
+        .map(|(report, _)| report.model.clone())
+        .collect();
+    let after = if to_verify.is_empty() {
+        None
+    } else {
+        let span = tracing::info_span!("verify", models = to_verify.len());
+        Some(
+            registry
+                .scoped_snapshot(&Scope::only(to_verify))
+                .instrument(span)
+                .await,
+        )
+    };
+    let mut models: Vec<ModelReport> = applied
+        .into_iter()
+        .map(|(mut report, verify)| {
+            if let (true, Some(after)) = (verify, &after) {
+                verify_model(&mut report, desired, after.as_ref().map(|a| &a.snapshot));
+            }
+            report
+        })
+        .collect();
     models.sort_by(|a, b| a.model.cmp(&b.model));
     ApplyReport {
         interrupted: options.cancel.is_cancelled(),
@@ -293,7 +323,7 @@ async fn apply_model<R: Registry>(
     planned: &ModelPlan,
     options: &ApplyOptions,
     progress: Progress<'_>,
-) -> ModelReport {
+) -> (ModelReport, bool) {
     let mut report = ModelReport {
         model: planned.model.clone(),
         manifest: planned.manifest.clone(),
@@ -317,12 +347,12 @@ async fn apply_model<R: Registry>(
     if options.cancel.is_cancelled() {
         report.status = Convergence::Interrupted;
         report.outcomes = skip_all(&planned.changes);
-        return report;
+        return (report, false);
     }
     let Some(desired_model) = desired.models.get(&planned.model) else {
         report.error = Some("the model is no longer in the desired state".into());
         report.outcomes = skip_all(&planned.changes);
-        return report;
+        return (report, false);
     };
 
     // 1. Stale-plan protection.
@@ -331,7 +361,7 @@ async fn apply_model<R: Registry>(
         Err(error) => {
             report.error = Some(format!("re-reading the model before applying: {error}"));
             report.outcomes = skip_all(&planned.changes);
-            return report;
+            return (report, false);
         }
     };
     let changes = if current == planned.basis {
@@ -347,7 +377,7 @@ async fn apply_model<R: Registry>(
                 );
                 report.diagnostics = diagnostics;
                 report.outcomes = skip_all(&planned.changes);
-                return report;
+                return (report, false);
             }
         }
     };
@@ -358,7 +388,7 @@ async fn apply_model<R: Registry>(
         if options.cancel.is_cancelled() {
             report.status = Convergence::Interrupted;
             report.outcomes.extend(skip_all(&changes[index..]));
-            return report;
+            return (report, false);
         }
         let outcome = execute(
             registry,
@@ -380,31 +410,48 @@ async fn apply_model<R: Registry>(
     }
     if failed {
         report.error = Some("a change failed; the model's later changes were skipped".into());
-        return report;
+        return (report, false);
     }
 
-    // 3. Verify convergence.
-    match registry.model(&planned.model).await {
-        Err(error) => report.error = Some(format!("re-reading the model to verify: {error}")),
-        Ok(after) => match plan_model(desired_model, after.as_ref()) {
-            Ok(verification) if verification.is_in_sync() => {
-                report.status = Convergence::Converged;
-            }
-            Ok(verification) => {
-                report.error = Some(format!(
-                    "did not converge: {} change(s) still needed after applying (someone may be \
-                     changing the registry at the same time)",
-                    verification.changes.len()
-                ));
-                report.remaining = verification.changes;
-            }
-            Err(diagnostics) => {
-                report.error = Some("verification found the manifest no longer applies".into());
-                report.diagnostics = diagnostics;
-            }
-        },
+    // 3. Verified by `apply` with the other models.
+    (report, true)
+}
+
+/// Plans a model again from the read after applying; `after` is that read (scoped to the
+/// changed models), or its error.
+fn verify_model(
+    report: &mut ModelReport,
+    desired: &DesiredState,
+    after: Result<&crate::registry::Snapshot, &crate::registry::Error>,
+) {
+    let Some(desired_model) = desired.models.get(&report.model) else {
+        report.error = Some("the model is no longer in the desired state".into());
+        return;
+    };
+    let after = match after {
+        Ok(snapshot) => snapshot.models.get(&report.model),
+        Err(error) => {
+            report.error = Some(format!("re-reading the model to verify: {error}"));
+            return;
+        }
+    };
+    match plan_model(desired_model, after) {
+        Ok(verification) if verification.is_in_sync() => {
+            report.status = Convergence::Converged;
+        }
+        Ok(verification) => {
+            report.error = Some(format!(
+                "did not converge: {} change(s) still needed after applying (someone may be \
+                 changing the registry at the same time)",
+                verification.changes.len()
+            ));
+            report.remaining = verification.changes;
+        }
+        Err(diagnostics) => {
+            report.error = Some("verification found the manifest no longer applies".into());
+            report.diagnostics = diagnostics;
+        }
     }
-    report
 }
 
 async fn execute<R: Registry>(
@@ -565,6 +612,70 @@ mod tests {
         let report = apply(&registry, &desired, &again, &options(), &|_, _| {}).await;
         assert!(report.is_success());
         assert_eq!(registry.writes().len(), writes);
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_is_verified_with_one_read_of_the_changed_models() {
+        let registry = FakeRegistry::default();
+        for name in ["a", "b", "c", "in-sync", "failing"] {
+            registry.add_model(name, &[(1, NoStage)]);
+        }
+        registry.add_model("unmanaged", &[(1, NoStage)]);
+        registry.fail_writes_matching("transition failing");
+        let desired = desired(vec![
+            model("a", &[1], &[]),
+            model("b", &[1], &[]),
+            model("c", &[1], &[]),
+            model("in-sync", &[], &[]),
+            model("failing", &[1], &[]),
+        ]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        let status = |name: &str| {
+            report
+                .models
+                .iter()
+                .find(|m| m.model == name)
+                .map(|m| m.status)
+        };
+        assert_eq!(status("a"), Some(Convergence::Converged));
+        assert_eq!(status("c"), Some(Convergence::Converged));
+        assert_eq!(status("failing"), Some(Convergence::Failed));
+        assert_eq!(status("in-sync"), None);
+        // One stale-plan read per model with changes, then one read of those that applied.
+        assert_eq!(registry.reads(), 4 + 1);
+        assert_eq!(
+            registry.scoped_reads(),
+            vec![Scope::only(["a", "b", "c"].map(String::from))]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_model_changed_after_its_apply_does_not_verify() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, NoStage)]);
+        let desired = desired(vec![model("m", &[1], &[])]);
+        let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        let options = ApplyOptions {
+            annotate: None,
+            ..options()
+        };
+        // Someone archives version 1 right after mlreg promoted it, before verification.
+        let sneaky = |model: &str, _: &Outcome| {
+            assert_eq!(model, "m");
+            registry.mutate(|snapshot| {
+                if let Some(v) = snapshot
+                    .models
+                    .get_mut("m")
+                    .and_then(|m| m.versions.get_mut(&1))
+                {
+                    v.stage = Archived;
+                }
+            });
+        };
+        let report = apply(&registry, &desired, &plan, &options, &sneaky).await;
+        assert_eq!(report.models[0].status, Convergence::Failed);
+        assert_eq!(report.models[0].remaining.len(), 1, "{report:#?}");
     }
 
     #[tokio::test]

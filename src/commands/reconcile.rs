@@ -14,7 +14,7 @@ use crate::exit::ExitStatus;
 use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output::{Output, printable};
 use crate::plan::{self, Plan, Selection};
-use crate::registry::Registry;
+use crate::registry::{Registry, Scope};
 use crate::render::plan::{self as render, Stats};
 use crate::settings::ReconcileSettings;
 use crate::shutdown::OneShot;
@@ -53,14 +53,21 @@ async fn reconcile(
         return Ok(ExitStatus::Failure);
     };
     let client = client(settings.registry)?;
-    let snapshot = client
-        .snapshot()
+    // Only the managed (or selected) models are read whole; the rest are listed by name
+    // for the plan's `unmanaged` (DESIGN.md "Scale").
+    let scope = if settings.models.is_empty() {
+        Scope::listing_others(desired.models.keys().cloned())
+    } else {
+        Scope::only(settings.models.iter().cloned())
+    };
+    let observed = client
+        .scoped_snapshot(&scope)
         .await
         .context("cannot read the registry; nothing was applied")?;
     let selection = Selection {
         models: settings.models.clone(),
     };
-    let plan = match plan::plan(&desired, &snapshot, &selection) {
+    let plan = match plan::plan(&desired, &observed.snapshot, &selection) {
         Ok(plan) => plan,
         Err(diagnostics) => {
             diagnostic::render(
@@ -75,6 +82,10 @@ async fn reconcile(
             return Ok(ExitStatus::Failure);
         }
     };
+    let mut plan = plan;
+    if selection.models.is_empty() {
+        plan.unmanaged = observed.unmanaged(|name| desired.models.contains_key(name));
+    }
     let stats = |client: &crate::registry::mlflow::MlflowClient| Stats {
         requests: client.request_count(),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -26,7 +26,7 @@ use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, Convergence, Out
 use crate::diagnostic::Diagnostic;
 use crate::manifest::{DesiredModel, DesiredState, ModelSpec};
 use crate::plan::{self, ModelPlan, Plan, Selection};
-use crate::registry::Registry;
+use crate::registry::{Registry, Scope};
 
 /// How the daemon applies.
 #[derive(Debug, Clone)]
@@ -116,14 +116,16 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             changes_applied: 0,
         };
 
-        // 1. Read the whole registry. A read is safe to abandon on the first signal.
+        // 1. Read the managed models (a scoped read: what they cost, not what the registry
+        // holds). A read is safe to abandon on the first signal.
+        let scope = Scope::only(desired.models.keys().cloned());
         let snapshot = tokio::select! {
             biased;
             () = stop.cancelled() => return Verdict::Cancelled,
-            snapshot = self.registry.snapshot() => snapshot,
+            snapshot = self.registry.scoped_snapshot(&scope) => snapshot,
         };
         let snapshot = match snapshot {
-            Ok(snapshot) => snapshot,
+            Ok(scoped) => scoped.snapshot,
             Err(error) => {
                 let message = format!("cannot read the registry: {error}");
                 self.set_models(desired, |model| unknown(model, None));
@@ -633,6 +635,24 @@ mod tests {
         assert_eq!(stage_of(&registry, "m", 2), Archived);
         let status = shared.snapshot();
         assert_eq!(status.models[0].state, SyncState::InSync);
+    }
+
+    #[tokio::test]
+    async fn a_resync_reads_only_the_managed_models() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Production)]);
+        registry.add_model("someone-else", &[(1, NoStage)]);
+        let mut reconciler = Reconciler::new(&registry, settings(false), shared());
+        let v1 = desired(vec![model("m", 1, &[1])]);
+        assert_eq!(
+            reconcile(&mut reconciler, &v1, true).await,
+            Verdict::Success
+        );
+        assert_eq!(
+            registry.scoped_reads(),
+            vec![crate::registry::Scope::only(["m".to_owned()])]
+        );
+        assert_eq!(registry.reads(), 1, "in sync: no other read");
     }
 
     #[tokio::test]

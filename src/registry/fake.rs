@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{Error, ObservedModel, ObservedVersion, Registry, Result, Snapshot};
+use super::{
+    Error, ObservedModel, ObservedVersion, Registry, Result, Scope, ScopedSnapshot, Snapshot,
+};
 use crate::stage::Stage;
 
 /// An in-memory [`Registry`].
@@ -19,6 +21,7 @@ struct FakeState {
     writes: Vec<String>,
     fail_writes_matching: Vec<String>,
     reads: usize,
+    scoped_reads: Vec<Scope>,
 }
 
 impl FakeRegistry {
@@ -57,7 +60,12 @@ impl FakeRegistry {
         self.lock().writes.clone()
     }
 
-    /// How many reads (snapshot or model) were made.
+    /// The scopes of the scoped reads made so far, in order.
+    pub fn scoped_reads(&self) -> Vec<Scope> {
+        self.lock().scoped_reads.clone()
+    }
+
+    /// How many reads (snapshot, scoped or model) were made.
     pub fn reads(&self) -> usize {
         self.lock().reads
     }
@@ -145,6 +153,13 @@ impl Registry for FakeRegistry {
         let mut state = self.lock();
         state.reads += 1;
         Ok(state.snapshot.clone())
+    }
+
+    async fn scoped_snapshot(&self, scope: &Scope) -> Result<ScopedSnapshot> {
+        let mut state = self.lock();
+        state.reads += 1;
+        state.scoped_reads.push(scope.clone());
+        Ok(ScopedSnapshot::from_whole(state.snapshot.clone(), scope))
     }
 
     async fn model(&self, name: &str) -> Result<Option<ObservedModel>> {

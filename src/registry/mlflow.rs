@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::Retryable as _;
@@ -32,7 +32,8 @@ use super::wire::{
     RegisteredModelResponse, SearchModelsResponse, SearchVersionsResponse,
 };
 use super::{
-    Auth, Error, ObservedModel, ObservedVersion, Registry, RegistryConfig, Result, Snapshot,
+    Auth, Error, ObservedModel, ObservedVersion, Registry, RegistryConfig, Result, Scope,
+    ScopedSnapshot, Snapshot,
 };
 use crate::stage::Stage;
 
@@ -46,6 +47,19 @@ const READ_ATTEMPTS: u32 = 3;
 
 /// How many models a snapshot reads again on their own at once (see `read_snapshot`).
 const REREADS_IN_FLIGHT: usize = 8;
+
+/// The most bytes a `name IN (...)` filter takes in the URL, percent-encoded. Request lines
+/// are limited by servers and proxies (gunicorn: 4094 bytes, nginx: 8 KiB); the rest of a
+/// search's URL (path prefix, paging, ordering, page token) stays well within the other
+/// half of gunicorn's limit.
+const FILTER_URL_BUDGET: usize = 2000;
+
+/// How many filtered searches of one scoped read are sent at once.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Before the registry's size is known, the most chunks a scoped read may take; a larger
+/// scope is read whole (see [`MlflowClient::scoped_is_cheaper`]).
+const MAX_BLIND_CHUNKS: usize = 4;
 
 /// The endpoints used, as paths after `/api/2.0/mlflow/`.
 mod endpoint {
@@ -137,6 +151,12 @@ pub struct MlflowClient {
     api: url::Url,
     requests: Arc<AtomicU64>,
     observer: Option<RequestObserver>,
+    /// Set when the server refused a `name IN (...)` filter: scoped reads are whole reads
+    /// from then on (shared by clones, so once per process).
+    filter_refused: Arc<AtomicBool>,
+    /// How many registered models the last read that listed them all found
+    /// (`usize::MAX`: none yet); the cost rule of scoped reads uses it.
+    registry_models: Arc<AtomicUsize>,
 }
 
 // Hand-written: the configuration's `Debug` redacts secrets already, but the client only
@@ -227,6 +247,8 @@ impl MlflowClient {
             api,
             requests: Arc::new(AtomicU64::new(0)),
             observer: None,
+            filter_refused: Arc::new(AtomicBool::new(false)),
+            registry_models: Arc::new(AtomicUsize::new(usize::MAX)),
         })
     }
 
@@ -467,12 +489,15 @@ impl MlflowClient {
         }
     }
 
-    /// Every registered model, by name (one paged search).
-    async fn search_models(&self) -> Result<Vec<RegisteredModel>> {
-        let query = vec![
+    /// Registered models matching `filter` (all when `None`), by name (one paged search).
+    async fn search_models(&self, filter: Option<String>) -> Result<Vec<RegisteredModel>> {
+        let mut query = vec![
             ("max_results", self.config.model_page_size.to_string()),
             ("order_by", "name ASC".to_owned()),
         ];
+        if let Some(filter) = filter {
+            query.push(("filter", filter));
+        }
         self.search_all::<SearchModelsResponse>(endpoint::SEARCH_MODELS, query)
             .await
     }
@@ -505,11 +530,20 @@ impl MlflowClient {
     /// (a row read twice: the pages shifted) sends the whole read round again.
     async fn read_snapshot(&self) -> Result<Result<Snapshot, String>> {
         let (models, versions) =
-            tokio::try_join!(self.search_models(), self.search_versions(None))?;
+            tokio::try_join!(self.search_models(None), self.search_versions(None))?;
         let (mut snapshot, reread) = match assemble(models, versions)? {
             Ok(assembled) => assembled,
             Err(reason) => return Ok(Err(reason)),
         };
+        self.reread(&mut snapshot, reread).await?;
+        self.registry_models
+            .store(snapshot.models.len(), Ordering::Relaxed);
+        Ok(Ok(snapshot))
+    }
+
+    /// Reads the models `assemble` set aside again, one by one: each is kept when it
+    /// exists and left out when it was deleted.
+    async fn reread(&self, snapshot: &mut Snapshot, reread: BTreeSet<String>) -> Result<()> {
         if !reread.is_empty() {
             tracing::info!(
                 models = reread.len(),
@@ -529,7 +563,92 @@ impl MlflowClient {
                 }
             }
         }
-        Ok(Ok(snapshot))
+        Ok(())
+    }
+
+    /// Whether a scoped read of `scope` costs less than one whole read.
+    ///
+    /// Both send the model search; they differ in the version rows read and the number of
+    /// version searches. The server's time grows with the rows it returns, so a scope
+    /// holding at most half of the registry's models (as counted by the last read that
+    /// listed them all) is read scoped, and a larger one whole: its versions are most of
+    /// the rows anyway, and one unfiltered search returns them in fewer requests. Before
+    /// the registry's size is known (the first read of a process), a scope of at most
+    /// [`MAX_BLIND_CHUNKS`] chunks (a few hundred models) is read scoped: at worst it
+    /// sends that many extra requests for rows a whole read returns too.
+    fn scoped_is_cheaper(&self, chunks: usize, scope: &Scope) -> bool {
+        match self.registry_models.load(Ordering::Relaxed) {
+            usize::MAX => chunks <= MAX_BLIND_CHUNKS,
+            known => scope.models.len().saturating_mul(2) <= known,
+        }
+    }
+
+    /// One scoped read; the inner `Err` says why it must be read again.
+    ///
+    /// The same checks as [`Self::read_snapshot`]: the model search (all models when the
+    /// scope lists the others, else filtered like the versions) and the filtered version
+    /// searches are sent at once, [`assemble`] checks the scope's models against their
+    /// versions, and a model whose two sides disagree is read again on its own.
+    async fn read_scoped(
+        &self,
+        scope: &Scope,
+        filters: &[String],
+    ) -> Result<Result<ScopedSnapshot, String>> {
+        let models = async {
+            if scope.list_others {
+                self.search_models(None).await
+            } else {
+                self.search_chunks(filters, |filter| self.search_models(Some(filter)))
+                    .await
+            }
+        };
+        let versions = self.search_chunks(filters, |filter| self.search_versions(Some(filter)));
+        let (models, versions) = tokio::try_join!(models, versions)?;
+        let mut in_scope = Vec::new();
+        let mut others = BTreeSet::new();
+        let mut listed = 0;
+        for model in models {
+            listed += 1;
+            if scope.models.contains(&model.name) {
+                in_scope.push(model);
+            } else if !scope.list_others {
+                // Not asked for; a filtered search returns none of these.
+            } else if !others.insert(model.name.clone()) {
+                return Ok(Err(format!("model `{}` was read twice", model.name)));
+            }
+        }
+        // `name IN` matches exactly; anything else is not part of the scope.
+        let versions = versions
+            .into_iter()
+            .filter(|version| scope.models.contains(&version.name))
+            .collect();
+        let (mut snapshot, reread) = match assemble(in_scope, versions)? {
+            Ok(assembled) => assembled,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        self.reread(&mut snapshot, reread).await?;
+        if scope.list_others {
+            self.registry_models.store(listed, Ordering::Relaxed);
+        }
+        Ok(Ok(ScopedSnapshot { snapshot, others }))
+    }
+
+    /// Runs `search` for every filter, a few at once, and concatenates the results.
+    async fn search_chunks<'a, T, F>(
+        &'a self,
+        filters: &'a [String],
+        search: impl Fn(String) -> F + 'a,
+    ) -> Result<Vec<T>>
+    where
+        F: Future<Output = Result<Vec<T>>> + 'a,
+    {
+        let mut pages = futures_util::stream::iter(filters.iter().cloned().map(search))
+            .buffer_unordered(CHUNKS_IN_FLIGHT);
+        let mut items = Vec::new();
+        while let Some(chunk) = pages.next().await {
+            items.extend(chunk?);
+        }
+        Ok(items)
     }
 
     /// One read of one model; the inner `Err` says why it is inconsistent.
@@ -738,6 +857,68 @@ fn name_filter(name: &str) -> String {
     }
 }
 
+/// A filter's length in a URL query string, as reqwest encodes it.
+fn encoded_len(text: &str) -> usize {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .map(str::len)
+        .sum()
+}
+
+/// `name` as a quoted string inside a `name IN (...)` list.
+///
+/// MLflow tokenizes the filter with sqlparse and then reads the parenthesized list with
+/// Python's `ast.literal_eval` (`SearchUtils._parse_list_from_sql_token`), so a list item
+/// is a Python string literal, escapes included. sqlparse, though, ends a quoted string
+/// at `\'` wrongly when a backslash precedes the closing quote, so `'` and `\` (and `"`,
+/// and control characters) are written as `\xNN` escapes, which sqlparse sees as plain
+/// characters and `literal_eval` decodes to exactly the name.
+fn in_list_literal(name: &str) -> String {
+    let mut literal = String::with_capacity(name.len() + 2);
+    literal.push('\'');
+    for c in name.chars() {
+        match c {
+            '\'' | '"' | '\\' => literal.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if c.is_control() => match u32::from(c) {
+                code @ 0..=0xff => literal.push_str(&format!("\\x{code:02x}")),
+                code => literal.push_str(&format!("\\u{code:04x}")),
+            },
+            c => literal.push(c),
+        }
+    }
+    literal.push('\'');
+    literal
+}
+
+/// `name IN (...)` filters covering `names`, each within [`FILTER_URL_BUDGET`] encoded
+/// bytes (a single name longer than that gets a filter of its own).
+fn in_filters<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    const OPEN: &str = "name IN (";
+    let mut filters = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    for name in names {
+        let literal = in_list_literal(name);
+        let literal_len = encoded_len(&literal) + encoded_len(",");
+        if !current.is_empty() && current_len + literal_len > FILTER_URL_BUDGET {
+            current.push(')');
+            filters.push(std::mem::take(&mut current));
+        }
+        if current.is_empty() {
+            current.push_str(OPEN);
+            current_len = encoded_len(OPEN) + encoded_len(")");
+        } else {
+            current.push(',');
+        }
+        current.push_str(&literal);
+        current_len += literal_len;
+    }
+    if !current.is_empty() {
+        current.push(')');
+        filters.push(current);
+    }
+    filters
+}
+
 /// Decodes a successful answer; an empty body counts as `{}`.
 fn decode<T: DeserializeOwned + Default>(endpoint: &'static str, body: &[u8]) -> Result<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -839,6 +1020,39 @@ impl Registry for MlflowClient {
                     tracing::info!(attempt, reason = %why, "the registry changed during the read; reading it again");
                     reason = why;
                 }
+            }
+        }
+        Err(Error::Inconsistent(format!(
+            "{reason} (still changing after {READ_ATTEMPTS} reads)"
+        )))
+    }
+
+    async fn scoped_snapshot(&self, scope: &Scope) -> Result<ScopedSnapshot> {
+        let filters = in_filters(&scope.models);
+        if filters.is_empty() && !scope.list_others {
+            return Ok(ScopedSnapshot::default());
+        }
+        if self.filter_refused.load(Ordering::Relaxed)
+            || !self.scoped_is_cheaper(filters.len(), scope)
+        {
+            return Ok(ScopedSnapshot::from_whole(self.snapshot().await?, scope));
+        }
+        let mut reason = String::new();
+        for attempt in 1..=READ_ATTEMPTS {
+            match self.read_scoped(scope, &filters).await {
+                Ok(Ok(scoped)) => return Ok(scoped),
+                Ok(Err(why)) => {
+                    tracing::info!(attempt, reason = %why, "the registry changed during the read; reading it again");
+                    reason = why;
+                }
+                Err(error) if error.code() == Some("INVALID_PARAMETER_VALUE") => {
+                    // An older or stricter server (or a proxy) that does not take the
+                    // filter: read whole, and do not ask again.
+                    tracing::debug!(error = %error, "the server refused a `name IN` filter; reading the whole registry instead");
+                    self.filter_refused.store(true, Ordering::Relaxed);
+                    return Ok(ScopedSnapshot::from_whole(self.snapshot().await?, scope));
+                }
+                Err(error) => return Err(error),
             }
         }
         Err(Error::Inconsistent(format!(
@@ -1089,6 +1303,48 @@ mod tests {
         assert_eq!(name_filter("bert_v2"), "name='bert_v2'");
         assert_eq!(name_filter("it's"), "name LIKE 'it_s'");
         assert_eq!(name_filter(r#"a"b\c"#), "name LIKE 'a_b_c'");
+    }
+
+    #[test]
+    fn in_filters_quote_names_as_python_literals_and_stay_within_the_url_budget() {
+        assert_eq!(
+            in_filters(&["a".to_owned(), "b c".to_owned()]),
+            ["name IN ('a','b c')"]
+        );
+        assert_eq!(
+            in_list_literal("it's \"a\\b\\\ttab'"),
+            r"'it\x27s \x22a\x5cb\x5c\x09tab\x27'"
+        );
+        let names: Vec<String> = (0..500)
+            .map(|i| format!("model-{i:04}-{}", "x".repeat(40)))
+            .collect();
+        let filters = in_filters(&names);
+        assert!(filters.len() > 1, "{}", filters.len());
+        assert!(filters.iter().all(|f| encoded_len(f) <= FILTER_URL_BUDGET));
+        let listed = filters
+            .iter()
+            .map(|f| f.matches("'model-").count())
+            .sum::<usize>();
+        assert_eq!(listed, names.len());
+        // A name too long for the budget gets a filter of its own.
+        let huge = "y".repeat(FILTER_URL_BUDGET * 2);
+        assert_eq!(in_filters(&[huge.clone(), "z".into()]).len(), 2);
+        assert!(in_filters(&[]).is_empty());
+    }
+
+    #[test]
+    fn scoped_reads_are_chosen_by_cost() {
+        let client = MlflowClient::from_url("http://127.0.0.1:9").expect("client");
+        let scope = |n: usize| Scope::only((0..n).map(|i| i.to_string()));
+        // Before the registry's size is known: by the number of chunks.
+        assert!(client.scoped_is_cheaper(MAX_BLIND_CHUNKS, &scope(10)));
+        assert!(!client.scoped_is_cheaper(MAX_BLIND_CHUNKS + 1, &scope(10)));
+        // Then: at most half of the registry's models.
+        client.registry_models.store(20, Ordering::Relaxed);
+        assert!(client.scoped_is_cheaper(1, &scope(10)));
+        assert!(!client.scoped_is_cheaper(1, &scope(11)));
+        client.registry_models.store(100_000, Ordering::Relaxed);
+        assert!(client.scoped_is_cheaper(50, &scope(5000)));
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! Reading the whole registry takes two paged searches (registered models with their
 //! tags and aliases, then every model version), so the number of requests grows with the
 //! number of pages, not with the number of models.
+//!
+//! A scoped read ([`Registry::scoped_snapshot`]) reads only the models a run manages:
+//! their versions through filtered searches (`name IN (...)`), and the other models'
+//! names from the model search alone, so a plan costs what its managed models cost, not
+//! what a shared registry holds (DESIGN.md "Scale").
 
 mod config;
 mod error;
@@ -18,7 +23,7 @@ pub mod mlflow;
 mod retry;
 mod wire;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use serde::Serialize;
@@ -33,6 +38,73 @@ pub use error::{Error, Result};
 pub struct Snapshot {
     /// Registered models by name.
     pub models: BTreeMap<String, ObservedModel>,
+}
+
+/// Which models a scoped read covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The models read whole: tags, aliases and every version.
+    pub models: BTreeSet<String>,
+    /// Whether to list every other registered model by name too (a plan's `unmanaged`).
+    /// Without it the read costs only what the scope's models cost.
+    pub list_others: bool,
+}
+
+impl Scope {
+    /// A scope of `models` that also lists the others.
+    pub fn listing_others(models: impl IntoIterator<Item = String>) -> Self {
+        Scope {
+            models: models.into_iter().collect(),
+            list_others: true,
+        }
+    }
+
+    /// A scope of `models` alone.
+    pub fn only(models: impl IntoIterator<Item = String>) -> Self {
+        Scope {
+            models: models.into_iter().collect(),
+            list_others: false,
+        }
+    }
+}
+
+/// What a scoped read returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopedSnapshot {
+    /// The scope's models that exist, each read whole and as consistently as by
+    /// [`Registry::snapshot`]. A scope's model missing here does not exist.
+    pub snapshot: Snapshot,
+    /// The names of every registered model outside the scope (their versions were not
+    /// read); empty unless the scope asked for them.
+    pub others: BTreeSet<String>,
+}
+
+impl ScopedSnapshot {
+    /// Cuts a whole-registry snapshot down to `scope`.
+    pub fn from_whole(mut whole: Snapshot, scope: &Scope) -> Self {
+        let mut others = BTreeSet::new();
+        whole.models.retain(|name, _| {
+            let keep = scope.models.contains(name);
+            if !keep && scope.list_others {
+                others.insert(name.clone());
+            }
+            keep
+        });
+        ScopedSnapshot {
+            snapshot: whole,
+            others,
+        }
+    }
+
+    /// The registered models outside the scope that `is_managed` does not claim, sorted:
+    /// with the scope's own models, the complete list of what the registry holds.
+    pub fn unmanaged(&self, is_managed: impl Fn(&str) -> bool) -> Vec<String> {
+        self.others
+            .iter()
+            .filter(|name| !is_managed(name))
+            .cloned()
+            .collect()
+    }
 }
 
 /// One registered model as the registry holds it.
@@ -107,6 +179,12 @@ pub trait Registry: Send + Sync {
     /// partial read is an error: a run never proceeds on a partial picture.
     fn snapshot(&self) -> impl Future<Output = Result<Snapshot>> + Send;
 
+    /// Reads the models of `scope` whole (with the same consistency as [`Self::snapshot`])
+    /// and, when asked, the names of every other registered model. Implementations may
+    /// read the whole registry instead when that is cheaper; the answer is the same.
+    fn scoped_snapshot(&self, scope: &Scope)
+    -> impl Future<Output = Result<ScopedSnapshot>> + Send;
+
     /// Reads one model with its versions; `Ok(None)` when it does not exist.
     fn model(&self, name: &str) -> impl Future<Output = Result<Option<ObservedModel>>> + Send;
 
@@ -171,4 +249,29 @@ pub trait Registry: Send + Sync {
         version: u64,
         key: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_snapshot_cut_to_a_scope_keeps_its_models_and_lists_the_others() {
+        let whole = Snapshot {
+            models: ["a", "b", "z"]
+                .map(|name| (name.to_owned(), fake::observed_model(name, &[])))
+                .into_iter()
+                .collect(),
+        };
+        let listed = ScopedSnapshot::from_whole(
+            whole.clone(),
+            &Scope::listing_others(["a".into(), "c".into()]),
+        );
+        assert_eq!(listed.snapshot.models.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(listed.others.iter().collect::<Vec<_>>(), ["b", "z"]);
+        assert_eq!(listed.unmanaged(|name| name == "b"), ["z"]);
+        let only = ScopedSnapshot::from_whole(whole, &Scope::only(["b".into()]));
+        assert_eq!(only.snapshot.models.keys().collect::<Vec<_>>(), ["b"]);
+        assert!(only.others.is_empty());
+    }
 }

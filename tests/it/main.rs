@@ -19,6 +19,7 @@ mod races;
 mod reconcile;
 mod registry;
 mod render;
+mod scoped;
 mod security;
 mod serving;
 mod support;

@@ -34,6 +34,14 @@ pub enum Fault {
         /// `Retry-After` seconds.
         retry_after: Option<u64>,
     },
+    /// Answer `status` with MLflow's error body for `code` (such as
+    /// `INVALID_PARAMETER_VALUE`) without forwarding: a server refusing the request.
+    Refuse {
+        /// The HTTP status.
+        status: u16,
+        /// The MLflow `error_code`.
+        code: &'static str,
+    },
     /// Close the connection without forwarding or answering.
     Close,
     /// Forward the request (the server acts on it), then answer `status` instead of the
@@ -302,6 +310,15 @@ async fn serve_connection(
                     return;
                 }
             }
+            Some(Fault::Refuse { status, code }) => {
+                if client
+                    .write_all(&error_response_with(status, code, None))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
             Some(Fault::Close) => return,
             Some(Fault::ForwardThenStatus(status)) => {
                 let _ = forward(&upstream, &request).await;
@@ -443,8 +460,12 @@ fn truncate_response(response: &[u8]) -> Vec<u8> {
 }
 
 fn error_response(status: u16, retry_after: Option<u64>) -> Vec<u8> {
+    error_response_with(status, "INJECTED", retry_after)
+}
+
+fn error_response_with(status: u16, code: &str, retry_after: Option<u64>) -> Vec<u8> {
     let body = format!(
-        r#"{{"error_code": "INJECTED", "message": "fault injected by the test proxy: {status}"}}"#
+        r#"{{"error_code": "{code}", "message": "fault injected by the test proxy: {status}"}}"#
     );
     let mut head = format!(
         "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
