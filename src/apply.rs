@@ -500,7 +500,22 @@ mod tests {
 
     use super::*;
     use crate::manifest::{DesiredModel, Retention, fixture};
-    use crate::plan::{Selection, plan as compute_plan};
+    use crate::plan::Selection;
+
+    /// A plan without gates' evidence (these tests declare no gates).
+    fn compute_plan(
+        desired: &crate::manifest::DesiredState,
+        observed: &crate::registry::Snapshot,
+        selection: &Selection,
+    ) -> Result<crate::plan::Plan, Vec<crate::diagnostic::Diagnostic>> {
+        crate::plan::plan(
+            desired,
+            observed,
+            selection,
+            &crate::evidence::Evidence::default(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    }
     use crate::registry::fake::FakeRegistry;
     use Stage::{Archived, None as NoStage, Production, Staging};
 
