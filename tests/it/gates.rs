@@ -33,12 +33,15 @@ async fn log_metric(run_id: &str, key: &str, value: f64, step: i64) {
         .expect("runs/log-metric succeeds");
 }
 
+/// One version to seed: its run's metrics and its version tags.
+type Seed<'a> = (&'a [(&'a str, f64)], &'a [(&'a str, &'a str)]);
+
 /// Creates `name` with one version per entry, each from a new run with these metrics and
 /// version tags.
 async fn seed(
     client: &MlflowClient,
     name: &str,
-    versions: &[(&[(&str, f64)], &[(&str, &str)])],
+    versions: &[Seed<'_>],
 ) -> Vec<String> {
     client
         .create_model(name, None, &BTreeMap::new())
