@@ -38,11 +38,7 @@ type Seed<'a> = (&'a [(&'a str, f64)], &'a [(&'a str, &'a str)]);
 
 /// Creates `name` with one version per entry, each from a new run with these metrics and
 /// version tags.
-async fn seed(
-    client: &MlflowClient,
-    name: &str,
-    versions: &[Seed<'_>],
-) -> Vec<String> {
+async fn seed(client: &MlflowClient, name: &str, versions: &[Seed<'_>]) -> Vec<String> {
     client
         .create_model(name, None, &BTreeMap::new())
         .await
@@ -237,6 +233,22 @@ async fn metrics_and_tags_gates_pass_then_block_with_the_observed_values_in_ever
     assert_eq!(
         stages(&read_model(&client, &name).await),
         vec![(1, Production), (2, NoStage)]
+    );
+
+    // `info` shows the model's gates, as text and as JSON.
+    let (code, text, stderr) = mlreg(uri, dir.path(), &["info", &name]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(text.contains("Gates:\n  Production: metric latency_ms < 50\n  Production: metric val_accuracy >= 0.9\n  Production: tag approved_by present\n  Production: tag validated = \"true\"\n"), "{text}");
+    let (code, json, stderr) = mlreg(uri, dir.path(), &["info", &name, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let info = parse_json(&json);
+    assert_eq!(
+        info["gates"]["Production"]["metrics"]["val_accuracy"], ">= 0.9",
+        "{info:#}"
+    );
+    assert_eq!(
+        info["gates"]["Production"]["tags"]["approved_by"], "*",
+        "{info:#}"
     );
 }
 
