@@ -540,3 +540,79 @@ fn model_state(status: &Value, name: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Logs a real scikit-learn model in a training run (which logs `val_accuracy`), logs `auc`
+/// to the logged model only (from an evaluation run, as `mlflow.evaluate` does), and
+/// registers the logged model as a version of `name`. Prints the ids as JSON.
+const LOGGED_MODEL_SCRIPT: &str = r#"
+import json, sys
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+name = sys.argv[1]
+features = np.array([[0.0], [1.0], [2.0], [3.0]])
+labels = np.array([0, 0, 1, 1])
+with mlflow.start_run() as training:
+    mlflow.log_metric("val_accuracy", 0.96)
+    info = mlflow.sklearn.log_model(LogisticRegression().fit(features, labels), name="model")
+client = MlflowClient()
+with mlflow.start_run() as evaluation:
+    client.log_metric(evaluation.info.run_id, "auc", 0.97, model_id=info.model_id)
+version = mlflow.register_model(f"models:/{info.model_id}", name)
+print(json.dumps({"model_id": info.model_id, "run_id": training.info.run_id,
+                  "version": version.version, "source": version.source}))
+"#;
+
+#[tokio::test]
+async fn a_metric_the_run_lacks_is_read_from_the_mlflow_3_logged_model() {
+    let client = support::client();
+    let uri = &support::server().uri;
+    let name = support::unique("gate-logged");
+    let python = std::env::var_os("MLREG_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"))
+        .join("bin/python");
+    let done = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(LOGGED_MODEL_SCRIPT)
+        .arg(&name)
+        .env("MLFLOW_TRACKING_URI", uri)
+        .env_remove("MLFLOW_REGISTRY_URI")
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "the script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let ids = parse_json(stdout.lines().last().unwrap_or_default());
+    assert_eq!(ids["version"], "1", "{ids}");
+    let model_id = ids["model_id"].as_str().unwrap_or_default();
+    assert_eq!(ids["source"], format!("models:/{model_id}"), "{ids}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        &name,
+        "  aliases:\n    champion: 1\n  gates:\n    \"@champion\":\n      metrics:\n        auc: \">= 0.95\"\n        val_accuracy: \">= 0.9\"\n",
+    );
+    let (codes, text, json, _markdown) = plan_everywhere(uri, dir.path());
+    assert_eq!(codes, vec![0, 0, 0], "{text}");
+    assert_eq!(
+        json_checks(&json, &name),
+        vec![
+            triple("metric auc", "0.97", "pass"),
+            triple("metric val_accuracy", "0.96", "pass"),
+        ]
+    );
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        read_model(&client, &name).await.aliases.get("champion"),
+        Some(&1)
+    );
+}
