@@ -519,7 +519,17 @@ async fn the_daemon_holds_a_gated_model_while_another_converges() {
     assert_eq!(check["check"], "metric auc", "{held:#}");
     assert_eq!(check["observed"], "0.5", "{held:#}");
     assert_eq!(check["verdict"], "fail", "{held:#}");
-    assert_eq!(daemon.metric("mlreg_gate_blocked").await, 1.0);
+    // /status is updated while the reconcile runs, the gauge when it ends.
+    let address = daemon.address.clone();
+    daemon
+        .wait_for("mlreg_gate_blocked to be 1", || {
+            let address = address.clone();
+            async move {
+                let (_, body) = http_get(&address, "/metrics").await.unwrap_or_default();
+                support::daemon::metric_value(&body, "mlreg_gate_blocked") == 1.0
+            }
+        })
+        .await;
     assert_eq!(
         stages(&read_model(&client, &gated).await),
         vec![(1, NoStage)]
