@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::diagnostic::Diagnostic;
-use crate::manifest::DesiredState;
+use crate::manifest::{DesiredModel, DesiredState};
 use crate::plan::{Action, Change, ModelPlan, Plan, plan_model};
 use crate::registry::{ObservedModel, Registry, Scope};
 use crate::stage::Stage;
@@ -101,6 +101,20 @@ pub fn now_rfc3339() -> String {
 pub struct Annotation {
     /// The git commit of the manifests, when they live in a git checkout.
     pub commit: Option<String>,
+}
+
+/// Whether `changes` make a version enter a gated target without a passing verdict in the
+/// plan that was reviewed (`planned.gates`).
+fn enters_unjudged_gate(desired: &DesiredModel, planned: &ModelPlan, changes: &[Change]) -> bool {
+    changes.iter().any(|change| {
+        crate::plan::gated_entry(&change.action).is_some_and(|(target, version)| {
+            desired.spec.gates.contains_key(&target)
+                && !planned
+                    .gates
+                    .iter()
+                    .any(|gate| gate.target == target && gate.version == version && gate.passed())
+        })
+    })
 }
 
 /// The value of the `mlreg.transition` tag.
@@ -370,6 +384,17 @@ async fn apply_model<R: Registry>(
         tracing::info!("the registry changed since planning; re-planning");
         report.replanned = true;
         match plan_model(desired_model, current.as_ref()) {
+            Ok(replanned) if enters_unjudged_gate(desired_model, planned, &replanned.changes) => {
+                // Gates were judged on the registry as planned; a change the new registry
+                // state adds into a gated target has no verdict, so nothing is applied.
+                report.error = Some(
+                    "the registry changed since planning and a change now enters a gated target \
+                     whose gate was not judged for it; nothing of the model was applied (run again)"
+                        .into(),
+                );
+                report.outcomes = skip_all(&planned.changes);
+                return (report, false);
+            }
             Ok(replanned) => replanned.changes,
             Err(diagnostics) => {
                 report.error = Some(
@@ -547,7 +572,22 @@ mod tests {
 
     use super::*;
     use crate::manifest::{DesiredModel, Retention, fixture};
-    use crate::plan::{Selection, plan as compute_plan};
+    use crate::plan::Selection;
+
+    /// A plan without gates' evidence (these tests declare no gates).
+    fn compute_plan(
+        desired: &crate::manifest::DesiredState,
+        observed: &crate::registry::Snapshot,
+        selection: &Selection,
+    ) -> Result<crate::plan::Plan, Vec<crate::diagnostic::Diagnostic>> {
+        crate::plan::plan(
+            desired,
+            observed,
+            selection,
+            &crate::evidence::Evidence::default(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    }
     use crate::registry::fake::FakeRegistry;
     use Stage::{Archived, None as NoStage, Production, Staging};
 
@@ -929,5 +969,38 @@ mod tests {
         let state = registry.state();
         assert_eq!(state.models["new"].description, "fresh");
         assert_eq!(state.models["new"].tags["team"], "ml");
+    }
+
+    #[tokio::test]
+    async fn a_replan_that_enters_an_unjudged_gated_target_applies_nothing() {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Stage::Staging), (2, Stage::None)]);
+        let desired = fixture::desired([fixture::model("m")
+            .stage(Stage::Production, &[2])
+            .gate(
+                crate::target::Target::Stage(Stage::Production),
+                crate::manifest::Gate::default(),
+            )
+            .build()]);
+        // Someone archives version 1 by hand after planning, so apply re-plans; the
+        // promotion of version 2 it finds has no passing verdict in the reviewed plan
+        // (cleared here), so nothing of the model is applied.
+        let mut plan =
+            compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
+        plan.models[0].gates.clear();
+        registry.mutate(|snapshot| {
+            if let Some(version) = snapshot
+                .models
+                .get_mut("m")
+                .and_then(|model| model.versions.get_mut(&1))
+            {
+                version.stage = Stage::Archived;
+            }
+        });
+        let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
+        assert!(!report.is_success(), "{report:#?}");
+        assert!(registry.writes().is_empty(), "{:?}", registry.writes());
+        let error = report.models[0].error.clone().unwrap_or_default();
+        assert!(error.contains("gated target"), "{error}");
     }
 }

@@ -9,8 +9,9 @@
 //!   directory; prints the JSON Schema of the format. No network.
 //! - [`registry`]: the observed state. The [`registry::Registry`] trait, the MLflow REST
 //!   client that implements it, and an in-memory fake for tests.
-//! - [`plan`]: a pure function from (desired, observed) to an ordered list of changes. No
-//!   I/O, no clock.
+//! - [`plan`]: a pure function from (desired, observed, evidence, now) to an ordered list
+//!   of changes, with the verdicts of promotion gates ([`gate`]). No I/O, no clock;
+//!   [`evidence`] reads the metrics gates need, only for versions entering gated targets.
 //! - [`apply`]: executes a plan through a registry, one write at a time per model and
 //!   several models at once, then verifies; returns a report and never prints.
 //! - [`resolve`]: the serving resolution policy of `mlreg resolve`, pure over what the
@@ -32,7 +33,9 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod diagnostic;
+pub mod evidence;
 pub mod exit;
+pub mod gate;
 pub mod git;
 pub mod manifest;
 pub mod notify;

@@ -1,4 +1,5 @@
-//! Planning: a pure function from (desired, observed) to an ordered list of changes.
+//! Planning: a pure function from (desired, observed, evidence, now) to an ordered list of
+//! changes, each entry into a gated target judged by its gate.
 //!
 //! [`plan`] compares every managed model of a [`DesiredState`] with the registry's
 //! [`Snapshot`] and returns a [`Plan`]: per model, the changes that make the registry match
@@ -16,6 +17,13 @@
 //! may be applied) when a manifest references a version that does not exist, a `runId` or
 //! `source` assertion fails, or a referenced version is not `READY`.
 //!
+//! Promotion gates ([`crate::gate`]) are judged for every change that makes a version
+//! enter a gated target (a transition into the stage, an alias pointed at it); the verdicts
+//! are kept with the model's plan ([`ModelPlan::gates`]). A failed or unverifiable check
+//! blocks the model ([`ModelPlan::is_blocked`]); callers apply nothing when any model is
+//! blocked ([`Plan::is_blocked`]). The evidence is read by the caller ([`crate::evidence`])
+//! for the entries [`gated_entry`] names, and passed in with "now".
+//!
 //! No I/O, no clock: the same inputs always give the same plan.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,10 +32,15 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use time::OffsetDateTime;
+
 use crate::diagnostic::Diagnostic;
+use crate::evidence::Evidence;
+use crate::gate::{self, GateReport};
 use crate::manifest::{DesiredModel, DesiredState, ModelSpec};
 use crate::registry::{ObservedModel, Snapshot};
 use crate::stage::Stage;
+use crate::target::Target;
 
 /// Why a change is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -232,12 +245,39 @@ pub struct ModelPlan {
     /// Apply re-reads the model and re-plans when it no longer matches.
     #[serde(skip)]
     pub basis: Option<ObservedModel>,
+    /// The gate of each change entering a gated target, in change order (renderers show
+    /// each with its change).
+    #[serde(skip)]
+    pub gates: Vec<GateReport>,
 }
 
 impl ModelPlan {
     /// Whether the model already matches its manifest.
     pub fn is_in_sync(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// Whether a gate check failed or could not be verified: nothing of the model may be
+    /// applied.
+    pub fn is_blocked(&self) -> bool {
+        self.gates.iter().any(|gate| !gate.passed())
+    }
+
+    /// The gate of change number `index`, if it enters a gated target.
+    pub fn gate_of(&self, index: usize) -> Option<&GateReport> {
+        self.gates.iter().find(|gate| gate.change == index)
+    }
+}
+
+/// The target and version a change makes the version enter, if it does: a transition into
+/// a declarable stage, or an alias pointed at a version.
+pub fn gated_entry(action: &Action) -> Option<(Target, u64)> {
+    match action {
+        Action::Transition { version, to, .. } if to.is_declarable() => {
+            Some((Target::Stage(*to), *version))
+        }
+        Action::SetAlias { alias, to, .. } => Some((Target::Alias(alias.clone()), *to)),
+        _ => None,
     }
 }
 
@@ -266,6 +306,20 @@ impl Plan {
     /// Whether there is nothing to change.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether a gate blocks any model: then nothing at all may be applied.
+    pub fn is_blocked(&self) -> bool {
+        self.models.iter().any(ModelPlan::is_blocked)
+    }
+
+    /// The names of the models a gate blocks.
+    pub fn blocked_models(&self) -> Vec<&str> {
+        self.models
+            .iter()
+            .filter(|model| model.is_blocked())
+            .map(|model| model.model.as_str())
+            .collect()
     }
 
     /// Counts of the changes by kind, for the summary line.
@@ -331,7 +385,8 @@ pub struct Selection {
     pub models: Vec<String>,
 }
 
-/// Computes the plan for every selected managed model.
+/// Computes the plan for every selected managed model, judging the gate of every change
+/// that enters a gated target with `evidence` (see [`crate::evidence`]) at `now`.
 ///
 /// Fails with every problem found (in any model) when a manifest references a version
 /// that does not exist, asserts a `runId`/`source` that does not match, or references a
@@ -340,6 +395,8 @@ pub fn plan(
     desired: &DesiredState,
     observed: &Snapshot,
     selection: &Selection,
+    evidence: &Evidence,
+    now: OffsetDateTime,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     for name in &selection.models {
@@ -360,7 +417,10 @@ pub fn plan(
     let mut models = Vec::new();
     for (name, model) in desired.models.iter().filter(|(name, _)| selected(name)) {
         match plan_model(model, observed.models.get(name)) {
-            Ok(model_plan) => models.push(model_plan),
+            Ok(mut model_plan) => {
+                judge_gates(&mut model_plan, model, evidence, now);
+                models.push(model_plan);
+            }
             Err(mut model_problems) => problems.append(&mut model_problems),
         }
     }
@@ -380,8 +440,36 @@ pub fn plan(
     Ok(Plan { models, unmanaged })
 }
 
+/// Judges the gate of every change of `model_plan` that enters a gated target (a model the
+/// registry lacks has no version to gate).
+pub fn judge_gates(
+    model_plan: &mut ModelPlan,
+    desired: &DesiredModel,
+    evidence: &Evidence,
+    now: OffsetDateTime,
+) {
+    let Some(observed) = &model_plan.basis else {
+        return;
+    };
+    let mut reports = Vec::new();
+    for (index, change) in model_plan.changes.iter().enumerate() {
+        let Some((target, version)) = gated_entry(&change.action) else {
+            continue;
+        };
+        if let Some(gate) = desired.spec.gates.get(&target) {
+            reports.push(GateReport {
+                change: index,
+                checks: gate::judge(gate, &target, version, observed, evidence, now),
+                target,
+                version,
+            });
+        }
+    }
+    model_plan.gates = reports;
+}
+
 /// Computes the changes for one managed model; `observed` is `None` when the registry
-/// does not have it.
+/// does not have it. Gates are not judged here ([`judge_gates`]).
 pub fn plan_model(
     desired: &DesiredModel,
     observed: Option<&ObservedModel>,
@@ -403,6 +491,7 @@ pub fn plan_model(
         manifest: desired.file().to_path_buf(),
         changes,
         basis: observed.cloned(),
+        gates: Vec::new(),
     })
 }
 
@@ -652,6 +741,21 @@ mod tests {
     use super::*;
     use crate::diagnostic::Origin;
     use crate::manifest::{VersionSpec, fixture};
+
+    /// A plan with no evidence, at the epoch (for tests that declare no gates).
+    fn plan_now(
+        desired: &DesiredState,
+        observed: &Snapshot,
+        selection: &Selection,
+    ) -> Result<Plan, Vec<Diagnostic>> {
+        plan(
+            desired,
+            observed,
+            selection,
+            &Evidence::default(),
+            OffsetDateTime::UNIX_EPOCH,
+        )
+    }
 
     fn desired(name: &str) -> DesiredModel {
         fixture::model(name).build()
@@ -924,7 +1028,7 @@ mod tests {
             ]),
         };
         let problems =
-            plan(&desired_state, &snapshot, &Selection::default()).expect_err("must refuse");
+            plan_now(&desired_state, &snapshot, &Selection::default()).expect_err("must refuse");
         let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(messages.len(), 3, "{messages:#?}");
         assert!(messages[0].contains("version 9 of model `a` does not exist"));
@@ -945,7 +1049,7 @@ mod tests {
                 ("z".to_string(), observed("z", &[(1, Production)])),
             ]),
         };
-        let plan = plan(&desired_state, &snapshot, &Selection::default()).expect("valid");
+        let plan = plan_now(&desired_state, &snapshot, &Selection::default()).expect("valid");
         assert_eq!(plan.unmanaged, vec!["z".to_string()]);
         assert!(plan.is_empty());
     }
@@ -963,13 +1067,13 @@ mod tests {
         let selection = Selection {
             models: vec!["b".into()],
         };
-        let plan = plan(&desired_state, &snapshot, &selection).expect("valid");
+        let plan = plan_now(&desired_state, &snapshot, &selection).expect("valid");
         assert_eq!(plan.models.len(), 1);
         assert_eq!(plan.models[0].model, "b");
         let unknown = Selection {
             models: vec!["nope".into()],
         };
-        assert!(super::plan(&desired_state, &snapshot, &unknown).is_err());
+        assert!(plan_now(&desired_state, &snapshot, &unknown).is_err());
     }
 
     #[test]

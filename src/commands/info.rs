@@ -43,6 +43,10 @@ fn summarize(
         model,
         management,
         drift: drift_summary(desired.as_ref(), model),
+        gates: desired
+            .as_ref()
+            .map(|desired| desired.spec.gates.clone())
+            .unwrap_or_default(),
     };
     let mut stdout = output.stdout();
     match format {

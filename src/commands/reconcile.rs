@@ -13,7 +13,7 @@ use crate::diagnostic;
 use crate::exit::ExitStatus;
 use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output::{Output, printable};
-use crate::plan::{self, Plan, Selection};
+use crate::plan::{Plan, Selection};
 use crate::registry::{Registry, Scope};
 use crate::render::plan::{self as render, Stats};
 use crate::settings::ReconcileSettings;
@@ -67,7 +67,16 @@ async fn reconcile(
     let selection = Selection {
         models: settings.models.clone(),
     };
-    let plan = match plan::plan(&desired, &observed.snapshot, &selection) {
+    let now = time::OffsetDateTime::now_utc();
+    let plan = match crate::evidence::plan_with_gates(
+        &client,
+        &desired,
+        &observed.snapshot,
+        &selection,
+        now,
+    )
+    .await
+    {
         Ok(plan) => plan,
         Err(diagnostics) => {
             diagnostic::render(
@@ -99,6 +108,18 @@ async fn reconcile(
     } else {
         ExitStatus::Success
     };
+    if plan.is_blocked() {
+        write_plan(output, format, &plan, None, stats(&client))?;
+        output.message(format_args!(
+            "Nothing was applied: a promotion gate blocks {} (see the gate checks above).",
+            plan.blocked_models()
+                .iter()
+                .map(|model| format!("`{}`", printable(model)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return Ok(ExitStatus::Failure);
+    }
     if settings.dry_run || plan.is_empty() {
         write_plan(output, format, &plan, None, stats(&client))?;
         return Ok(pending);

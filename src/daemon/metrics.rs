@@ -7,6 +7,7 @@
 //! | `mlreg_changes_applied_total` | counter | `kind` = `promote` \| `archive` \| `alias_move` \| `alias_remove` \| `create` \| `update` |
 //! | `mlreg_drift_detected_total` | counter | — (resyncs that found drift they did not revert) |
 //! | `mlreg_models_drifted` | gauge | — |
+//! | `mlreg_gate_blocked` | gauge | — (models a promotion gate holds) |
 //! | `mlreg_models_managed` | gauge | — |
 //! | `mlreg_manifests_valid` | gauge | — (1 or 0) |
 //! | `mlreg_last_success_timestamp_seconds` | gauge | — (Unix time) |
@@ -67,6 +68,7 @@ pub struct Metrics {
     changes_applied: Family<KindLabels, Counter>,
     drift_detected: Counter,
     models_drifted: Gauge,
+    gate_blocked: Gauge,
     models_managed: Gauge,
     manifests_valid: Gauge,
     last_success: Gauge<f64, AtomicU64>,
@@ -96,6 +98,7 @@ impl Metrics {
         let changes_applied = Family::<KindLabels, Counter>::default();
         let drift_detected = Counter::default();
         let models_drifted = Gauge::default();
+        let gate_blocked = Gauge::default();
         let models_managed = Gauge::default();
         let manifests_valid = Gauge::default();
         let last_success = Gauge::<f64, AtomicU64>::default();
@@ -123,6 +126,11 @@ impl Metrics {
             "models_drifted",
             "Managed models whose registry state differs from their manifest, as of the last reconcile",
             models_drifted.clone(),
+        );
+        registry.register(
+            "gate_blocked",
+            "Managed models a promotion gate holds (a check failed or could not be verified), as of the last reconcile",
+            gate_blocked.clone(),
         );
         registry.register(
             "models_managed",
@@ -172,6 +180,7 @@ impl Metrics {
             changes_applied,
             drift_detected,
             models_drifted,
+            gate_blocked,
             models_managed,
             manifests_valid,
             last_success,
@@ -230,6 +239,12 @@ impl Metrics {
     /// Sets how many managed models differ from their manifest.
     pub fn set_models_drifted(&self, count: usize) {
         self.models_drifted
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Sets how many managed models a promotion gate holds.
+    pub fn set_gate_blocked(&self, count: usize) {
+        self.gate_blocked
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 

@@ -471,6 +471,7 @@ impl<R: Registry> Daemon<'_, R> {
                                     pending_changes: Vec::new(),
                                     will_apply: false,
                                     last_error: None,
+                                    gates: Vec::new(),
                                 })
                         })
                         .collect();

@@ -134,7 +134,17 @@ impl<'r, R: Registry> Reconciler<'r, R> {
         };
 
         // 2. Plan every managed model.
-        let plan = match plan::plan(desired, &snapshot, &Selection::default()) {
+        // Evidence is read only for versions entering gated targets (often nothing).
+        let now = time::OffsetDateTime::now_utc();
+        let everything = Selection::default();
+        let planned_with_gates = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Verdict::Cancelled,
+            plan = crate::evidence::plan_with_gates(
+                self.registry, desired, &snapshot, &everything, now,
+            ) => plan,
+        };
+        let plan = match planned_with_gates {
             Ok(plan) => plan,
             Err(diagnostics) => {
                 for diagnostic in &diagnostics {
@@ -173,6 +183,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
         // 3. Decide, model by model: apply, or only report.
         let mut to_apply = Plan::default();
         let mut drifted = Vec::new();
+        let mut blocked = Vec::new();
         for model_plan in &plan.models {
             let Some(declared) = desired
                 .models
@@ -183,6 +194,10 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             };
             if model_plan.is_in_sync() {
                 self.applied.insert(model_plan.model.clone(), declared);
+            } else if model_plan.is_blocked() {
+                // Held whole, as `reconcile` holds the whole plan: part of a model's
+                // changes without its promotion could archive the version it replaces.
+                blocked.push(model_plan);
             } else if writable
                 && applies(
                     &declared,
@@ -204,6 +219,32 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                 Some(model_plan) => planned(model, model_plan, applied, self_heal),
                 None => unknown(model, None),
             });
+        }
+        for model_plan in &blocked {
+            let failing: Vec<String> = model_plan
+                .gates
+                .iter()
+                .flat_map(|gate| {
+                    gate.checks
+                        .iter()
+                        .filter(|check| !check.verdict.passed())
+                        .map(move |check| {
+                            format!(
+                                "version {} → {}: {} expected {}, observed {}",
+                                gate.version,
+                                gate.target,
+                                check.check,
+                                check.expected,
+                                check.observed
+                            )
+                        })
+                })
+                .collect();
+            tracing::warn!(
+                model = %model_plan.model,
+                checks = %failing.join("; "),
+                "held by a promotion gate; the model's changes are not applied until the gate passes"
+            );
         }
         if !drifted.is_empty() {
             self.shared.metrics.drift_detected();
@@ -369,12 +410,15 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                 Some("interrupted by a signal".to_owned()),
             ),
         };
-        let models_drifted = self.shared.update(|status| {
-            let drifted = status
-                .models
-                .iter()
-                .filter(|model| model.state == SyncState::Drifted)
-                .count();
+        let (models_drifted, gate_blocked) = self.shared.update(|status| {
+            let count = |state: SyncState| {
+                status
+                    .models
+                    .iter()
+                    .filter(|model| model.state == state)
+                    .count()
+            };
+            let (drifted, blocked) = (count(SyncState::Drifted), count(SyncState::Blocked));
             status.last_reconcile = Some(ReconcileRecord {
                 trigger: run.trigger,
                 result,
@@ -387,10 +431,11 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             if result == ReconcileResult::Success {
                 status.last_success_at = Some(run.started_at.clone());
             }
-            drifted
+            (drifted, blocked)
         });
         let metrics = &self.shared.metrics;
         metrics.set_models_drifted(models_drifted);
+        metrics.set_gate_blocked(gate_blocked);
         metrics.reconciled(result == ReconcileResult::Success);
         match &verdict {
             Verdict::Success => tracing::info!(
@@ -428,6 +473,7 @@ fn unknown(model: &DesiredModel, error: Option<String>) -> ModelStatus {
         pending_changes: Vec::new(),
         will_apply: false,
         last_error: error,
+        gates: Vec::new(),
     }
 }
 
@@ -444,12 +490,17 @@ fn planned(
         manifest: model.file().to_path_buf(),
         state: if in_sync {
             SyncState::InSync
+        } else if model_plan.is_blocked() {
+            SyncState::Blocked
         } else {
             SyncState::Drifted
         },
         pending_changes: model_plan.changes.clone(),
-        will_apply: !in_sync && applies(&model.spec, applied.get(&model.name), self_heal),
+        will_apply: !in_sync
+            && !model_plan.is_blocked()
+            && applies(&model.spec, applied.get(&model.name), self_heal),
         last_error: None,
+        gates: model_plan.gates.clone(),
     }
 }
 

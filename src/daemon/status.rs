@@ -56,6 +56,9 @@ pub enum SyncState {
     InSync,
     /// The registry differs from the manifest; `pending_changes` says how.
     Drifted,
+    /// The manifest moves a version into a gated target and the gate does not pass: the
+    /// model is held (nothing of it applied) until the evidence holds; `gates` says why.
+    Blocked,
     /// Not known: the registry has not been read yet, or the last read or plan failed.
     Unknown,
 }
@@ -77,6 +80,10 @@ pub struct ModelStatus {
     pub will_apply: bool,
     /// The last error about this model (a failed write, a missing version), if any.
     pub last_error: Option<String>,
+    /// The gates of its pending changes, every check with its verdict (empty when no
+    /// pending change enters a gated target).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gate::GateReport>,
 }
 
 /// The state of the manifests as last read.

@@ -10,12 +10,12 @@ use std::path::Path;
 use serde_saphyr::Spanned;
 
 use super::raw::{
-    AliasMap, MAX_TAG_KEY_LENGTH, RawManifest, RawSpec, Scalar, StageMap, StageValue, TagMap,
-    VersionMap,
+    AliasMap, GateMap, GateTagMap, MAX_TAG_KEY_LENGTH, MetricMap, RawGate, RawManifest,
+    RawNoRegression, RawSoak, RawSpec, Scalar, StageMap, StageValue, TagMap, VersionMap,
 };
 use super::{
-    API_VERSION, DesiredModel, KIND, ModelSpec, Origins, RESERVED_TAG_PREFIX, Retention, Serving,
-    Stages, VersionSpec,
+    API_VERSION, Comparator, DesiredModel, Direction, Gate, KIND, ModelSpec, NoRegression, Origins,
+    RESERVED_TAG_PREFIX, Retention, Serving, Soak, Stages, TagRequirement, Threshold, VersionSpec,
 };
 use crate::diagnostic::{Diagnostic, Origin};
 use crate::stage::Stage;
@@ -185,6 +185,10 @@ impl Checker<'_> {
                 .local_fallback
                 .and_then(|fallback| self.non_empty("`localFallback`", &fallback)),
         });
+        let gates = spec
+            .gates
+            .map(|gates| self.gates(gates))
+            .unwrap_or_default();
         ModelSpec {
             description,
             tags,
@@ -193,7 +197,199 @@ impl Checker<'_> {
             versions,
             retention,
             serving,
+            gates,
         }
+    }
+
+    /// `spec.gates`: each key a stage or `@alias` (once), each gate's checks well formed.
+    fn gates(&mut self, gates: GateMap) -> BTreeMap<Target, Gate> {
+        let mut declared = BTreeMap::new();
+        for (key, gate) in gates.0 {
+            let target = match key.value.parse::<Target>() {
+                Ok(target) => Some(target),
+                Err(problem) => {
+                    self.error(
+                        &key,
+                        format!("invalid gate target: {problem}"),
+                        "key gates by stage (`Production`, `Staging`) or by alias written \"@name\" (quoted: YAML reserves a leading `@`)",
+                    );
+                    None
+                }
+            };
+            let gate = self.gate(gate.value);
+            let Some(target) = target else { continue };
+            let origin = self.origin(&key);
+            if declared.contains_key(&target) {
+                self.error_at(
+                    origin,
+                    format!("the gate of `{target}` is declared twice"),
+                    "declare one gate per target and list all of its checks there",
+                );
+                continue;
+            }
+            self.origins.gates.insert(target.clone(), origin);
+            if let Some(gate) = gate {
+                declared.insert(target, gate);
+            }
+        }
+        declared
+    }
+
+    /// One gate; `None` when any check is malformed (each problem reported).
+    fn gate(&mut self, gate: RawGate) -> Option<Gate> {
+        let errors_before = self.diagnostics.len();
+        let metrics = gate
+            .metrics
+            .map(|metrics| self.gate_metrics(metrics))
+            .unwrap_or_default();
+        let tags = gate
+            .tags
+            .map(|tags| self.gate_tags(tags))
+            .unwrap_or_default();
+        let soak = gate.soak.and_then(|soak| self.soak(soak));
+        let no_regression = gate.no_regression.and_then(|rule| self.no_regression(rule));
+        (self.diagnostics.len() == errors_before).then_some(Gate {
+            metrics,
+            tags,
+            soak,
+            no_regression,
+        })
+    }
+
+    fn gate_metrics(&mut self, metrics: MetricMap) -> BTreeMap<String, Threshold> {
+        let mut declared = BTreeMap::new();
+        for (name, condition) in metrics.0 {
+            if name.value.trim().is_empty() {
+                self.error(
+                    &name,
+                    "the metric name is empty",
+                    "name the run metric to check",
+                );
+                continue;
+            }
+            let field = format!("the condition on metric `{}`", name.value.escape_debug());
+            let Some(text) = self.text(&field, &condition) else {
+                continue;
+            };
+            match parse_threshold(&text) {
+                Ok(threshold) => {
+                    declared.insert(name.value, threshold);
+                }
+                Err(problem) => self.error(
+                    &condition,
+                    format!("invalid condition `{}` on metric `{}`: {problem}", text.escape_debug(), name.value.escape_debug()),
+                    "write a comparator and a number, quoted: \">= 0.90\" (comparators >=, >, <=, <, ==)",
+                ),
+            }
+        }
+        declared
+    }
+
+    fn gate_tags(&mut self, tags: GateTagMap) -> BTreeMap<String, TagRequirement> {
+        let mut declared = BTreeMap::new();
+        for (key, value) in tags.0 {
+            if let Err(problem) = validate_tag_key(&key.value) {
+                self.error(&key, format!("gate tag key {problem}"), problem.help());
+                continue;
+            }
+            let field = format!("gate tag `{}`", key.value.escape_debug());
+            if let Some(value) = self.text(&field, &value) {
+                let requirement = if value == "*" {
+                    TagRequirement::Any
+                } else {
+                    TagRequirement::Value(value)
+                };
+                declared.insert(key.value, requirement);
+            }
+        }
+        declared
+    }
+
+    fn soak(&mut self, soak: RawSoak) -> Option<Soak> {
+        let within = self.text("`soak.in`", &soak.within).and_then(|text| {
+            match text.parse::<Target>() {
+                Ok(target) => Some(target),
+                Err(problem) => {
+                    self.error(
+                        &soak.within,
+                        format!("invalid `soak.in`: {problem}"),
+                        "name where the version must have soaked: `Staging`, or an alias written \"@name\"",
+                    );
+                    None
+                }
+            }
+        });
+        let written = match &soak.duration.value {
+            // `for: 3600` is a number of seconds, as `parse_duration` reads a bare number.
+            Scalar::Int(seconds) => Some(seconds.to_string()),
+            _ => self.text("`soak.for`", &soak.duration),
+        };
+        let duration =
+            written
+                .as_deref()
+                .and_then(|text| match crate::settings::parse_duration(text) {
+                    Ok(duration) => Some(duration),
+                    Err(problem) => {
+                        self.error(
+                            &soak.duration,
+                            format!("invalid `soak.for`: {problem}"),
+                            "write how long the version must soak, such as 30m or 24h",
+                        );
+                        None
+                    }
+                });
+        Some(Soak {
+            within: within?,
+            written: written?,
+            duration: duration?,
+        })
+    }
+
+    fn no_regression(&mut self, rule: RawNoRegression) -> Option<NoRegression> {
+        let metric = self.non_empty("`noRegression.metric`", &rule.metric);
+        let direction = self
+            .text("`noRegression.direction`", &rule.direction)
+            .and_then(|text| match text.as_str() {
+                "higher" => Some(Direction::Higher),
+                "lower" => Some(Direction::Lower),
+                other => {
+                    self.error(
+                        &rule.direction,
+                        format!("unknown `noRegression.direction` `{}`", other.escape_debug()),
+                        "write `higher` (higher is better, as accuracy) or `lower` (as latency or loss)",
+                    );
+                    None
+                }
+            });
+        let tolerance = match &rule.tolerance {
+            None => Some(0.0),
+            Some(written) => {
+                let value = match &written.value {
+                    Scalar::Int(value) => Some(*value as f64),
+                    Scalar::Float(value) => Some(*value),
+                    _ => None,
+                };
+                match value {
+                    Some(value) if value.is_finite() && value >= 0.0 => Some(value),
+                    _ => {
+                        self.error(
+                            written,
+                            format!(
+                                "`noRegression.tolerance` must be a number of 0 or more, not {}",
+                                written.value.describe()
+                            ),
+                            "write how much worse than the current holder is still accepted, unquoted (such as 0.005)",
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        Some(NoRegression {
+            metric: metric?,
+            direction: direction?,
+            tolerance: tolerance?,
+        })
     }
 
     /// `stages:` or `aliases:` with nothing after it is refused: it could mean "none" or
@@ -549,6 +745,25 @@ impl Checker<'_> {
             }
         }
         declared
+    }
+}
+
+/// `">= 0.90"`: a comparator, then a finite number.
+pub(crate) fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    let text = text.trim();
+    let Some(comparator) = Comparator::ALL
+        .into_iter()
+        .find(|comparator| text.starts_with(comparator.as_str()))
+    else {
+        return Err("it does not start with a comparator (>=, >, <=, <, ==)".to_owned());
+    };
+    let number = text[comparator.as_str().len()..].trim();
+    match number.parse::<f64>() {
+        Ok(bound) if bound.is_finite() => Ok(Threshold { comparator, bound }),
+        _ => Err(format!(
+            "`{}` is not a finite number",
+            number.escape_debug()
+        )),
     }
 }
 

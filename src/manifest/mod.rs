@@ -52,7 +52,8 @@ use crate::diagnostic::{Diagnostic, SourceMap};
 pub use atomic::{ReplaceError, replace_if_unchanged, write_file_atomically};
 pub use load::{MAX_MANIFEST_BYTES, is_manifest_file, load_dir, parse_text, validate_alias_name};
 pub use spec::{
-    DesiredModel, ModelSpec, Origins, Retention, Serving, Stages, VersionSpec, WriteError, to_yaml,
+    Comparator, DesiredModel, Direction, Gate, ModelSpec, NoRegression, Origins, Retention,
+    Serving, Soak, Stages, TagRequirement, Threshold, VersionSpec, WriteError, to_yaml,
 };
 
 /// The only `apiVersion` this release understands.

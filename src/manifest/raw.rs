@@ -83,7 +83,7 @@ pub(crate) struct RawMetadata {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "a mapping with any of description, tags, stages, aliases, versions, retention, serving"
+    expecting = "a mapping with any of description, tags, stages, aliases, versions, retention, serving, gates"
 )]
 #[schemars(rename = "Spec")]
 pub(crate) struct RawSpec {
@@ -114,6 +114,71 @@ pub(crate) struct RawSpec {
     /// How `mlreg resolve` serves the model.
     #[serde(default)]
     pub serving: Option<RawServing>,
+    /// Promotion gates: what a version must show before mlreg moves it into a stage or
+    /// points an alias at it, by target (`Production`, `"@champion"`).
+    #[serde(default)]
+    pub gates: Option<GateMap>,
+}
+
+/// `spec.gates.<target>`: the checks a version entering the target must pass.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a mapping with any of metrics, tags, soak, noRegression"
+)]
+#[schemars(rename = "Gate")]
+pub(crate) struct RawGate {
+    /// Metric name → condition on its latest value: `">= 0.90"` (comparators `>=`, `>`,
+    /// `<=`, `<`, `==`). Read from the version's run, else from its MLflow 3 logged model.
+    #[serde(default)]
+    pub metrics: Option<MetricMap>,
+    /// Version tags that must be present: key → value, or `"*"` for any value.
+    #[serde(default)]
+    pub tags: Option<GateTagMap>,
+    /// `{in: Staging, for: 24h}`: the version entered `in` (a stage or `"@alias"`) at least
+    /// `for` ago, according to mlreg's audit tags.
+    #[serde(default)]
+    pub soak: Option<RawSoak>,
+    /// `{metric, direction: higher|lower, tolerance}`: not worse than the version that
+    /// holds the target now (more than `tolerance` worse fails).
+    #[serde(default)]
+    pub no_regression: Option<RawNoRegression>,
+}
+
+/// `soak`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `in` and `for`")]
+#[schemars(rename = "Soak")]
+pub(crate) struct RawSoak {
+    /// A stage (`Staging`) or an alias written `"@name"`.
+    #[serde(rename = "in")]
+    #[schemars(with = "NonEmptyText")]
+    pub within: Spanned<Scalar>,
+    /// A duration: `30m`, `24h`, `90s`.
+    #[serde(rename = "for")]
+    #[schemars(with = "NonEmptyText")]
+    pub duration: Spanned<Scalar>,
+}
+
+/// `noRegression`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `metric`, `direction` and optionally `tolerance`"
+)]
+#[schemars(rename = "NoRegression")]
+pub(crate) struct RawNoRegression {
+    /// The metric compared with the current holder's.
+    #[schemars(with = "NonEmptyText")]
+    pub metric: Spanned<Scalar>,
+    /// `higher` or `lower`: which way the metric is better.
+    #[schemars(with = "DirectionSchema")]
+    pub direction: Spanned<Scalar>,
+    /// How much worse than the current holder is still accepted (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub tolerance: Option<Spanned<Scalar>>,
 }
 
 /// `spec.versions."N"`: assertions about one version and metadata to enforce on it.
@@ -479,6 +544,60 @@ entries_type!(
         "additionalProperties": { "type": "string" }
     })
 );
+
+entries_type!(
+    /// `spec.gates`: target → gate.
+    GateMap, "Gates", String => Spanned<RawGate>,
+    |generator| {
+        let alias = format!("^@{}", ALIAS_NAME_PATTERN.trim_start_matches('^'));
+        let gate = generator.subschema_for::<RawGate>();
+        json_schema!({
+            "description": "Promotion gates by target: a stage (`Production`, `Staging`) or an alias written \"@name\". A gate is checked only for a version about to enter its target; a failed or unverifiable check blocks the whole plan.",
+            "type": "object",
+            "patternProperties": { STAGE_KEY_PATTERN: gate.clone(), alias: gate },
+            "additionalProperties": false
+        })
+    }
+);
+
+entries_type!(
+    /// `gates.<target>.metrics`: metric name → condition.
+    MetricMap, "GateMetrics", String => Spanned<Scalar>,
+    |_generator| json_schema!({
+        "description": "Metric name → condition on its latest value, such as \">= 0.90\" (comparators >=, >, <=, <, ==).",
+        "type": "object",
+        "additionalProperties": {
+            "type": "string",
+            "pattern": "^\\s*(>=|<=|==|>|<)\\s*\\S+\\s*$"
+        }
+    })
+);
+
+entries_type!(
+    /// `gates.<target>.tags`: key → value or `*`.
+    GateTagMap, "GateTags", String => Spanned<Scalar>,
+    |_generator| json_schema!({
+        "description": "Version tags that must be present: key → required value, or \"*\" for any value.",
+        "type": "object",
+        "propertyNames": { "minLength": 1, "maxLength": MAX_TAG_KEY_LENGTH },
+        "additionalProperties": { "type": "string" }
+    })
+);
+
+/// Schema-only stand-in for `noRegression.direction`.
+struct DirectionSchema;
+
+impl JsonSchema for DirectionSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Direction".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "enum": ["higher", "lower"] })
+    }
+}
 
 /// Schema-only stand-in for `apiVersion`.
 struct ApiVersionSchema;

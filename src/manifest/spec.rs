@@ -102,6 +102,9 @@ pub struct ModelSpec {
     /// `spec.serving`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<Serving>,
+    /// `spec.gates`: what a version must show before it enters a stage or an alias.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gates: BTreeMap<Target, Gate>,
 }
 
 impl ModelSpec {
@@ -253,6 +256,168 @@ pub struct Serving {
     pub local_fallback: Option<String>,
 }
 
+/// `spec.gates.<target>`: the evidence a version must show to enter the target. Every
+/// declared check must pass; an empty gate lets every version in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gate {
+    /// Metric name → the condition its latest value must meet.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, Threshold>,
+    /// Version tag key → the value it must hold (`*`: any value, but present).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, TagRequirement>,
+    /// How long the version must have been in another target first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<Soak>,
+    /// Not worse than the version that holds the target now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_regression: Option<NoRegression>,
+}
+
+/// A comparison of a metric's value with a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Comparator {
+    /// `>=`
+    AtLeast,
+    /// `>`
+    Above,
+    /// `<=`
+    AtMost,
+    /// `<`
+    Below,
+    /// `==`
+    Equal,
+}
+
+impl Comparator {
+    /// Every comparator, longest spelling first (so `>=` is matched before `>`).
+    pub const ALL: [Comparator; 5] = [
+        Comparator::AtLeast,
+        Comparator::AtMost,
+        Comparator::Equal,
+        Comparator::Above,
+        Comparator::Below,
+    ];
+
+    /// As written in a manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparator::AtLeast => ">=",
+            Comparator::Above => ">",
+            Comparator::AtMost => "<=",
+            Comparator::Below => "<",
+            Comparator::Equal => "==",
+        }
+    }
+
+    /// Whether `value` meets the comparison with `bound`.
+    pub fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            Comparator::AtLeast => value >= bound,
+            Comparator::Above => value > bound,
+            Comparator::AtMost => value <= bound,
+            Comparator::Below => value < bound,
+            Comparator::Equal => value == bound,
+        }
+    }
+}
+
+/// `name: ">= 0.90"`: a metric's latest value compared with a finite number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold {
+    /// How the value is compared.
+    pub comparator: Comparator,
+    /// The bound; never NaN nor infinite (the checks refuse them), which makes `Eq` sound.
+    pub bound: f64,
+}
+
+impl Eq for Threshold {}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.comparator.as_str(), self.bound)
+    }
+}
+
+impl Serialize for Threshold {
+    /// As written in a manifest: `">= 0.9"`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// What a gate requires of one version tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagRequirement {
+    /// `"*"`: present, whatever its value.
+    Any,
+    /// Exactly this value.
+    Value(String),
+}
+
+impl std::fmt::Display for TagRequirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TagRequirement::Any => f.write_str("*"),
+            TagRequirement::Value(value) => f.write_str(value),
+        }
+    }
+}
+
+impl Serialize for TagRequirement {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `soak: {in: Staging, for: 24h}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Soak {
+    /// Where the version must have been: a stage, or an alias that pointed at it.
+    #[serde(rename = "in")]
+    pub within: Target,
+    /// How long at least, as written (`24h`), so an exported manifest reads the same.
+    #[serde(rename = "for")]
+    pub written: String,
+    /// The same, parsed.
+    #[serde(skip)]
+    pub duration: std::time::Duration,
+}
+
+/// Which way a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Higher is better (accuracy).
+    Higher,
+    /// Lower is better (latency, loss).
+    Lower,
+}
+
+impl Direction {
+    /// As written in a manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Higher => "higher",
+            Direction::Lower => "lower",
+        }
+    }
+}
+
+/// `noRegression: {metric, direction, tolerance}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoRegression {
+    /// The metric compared.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// How much worse than the current holder is still accepted (finite, not negative).
+    pub tolerance: f64,
+}
+
+impl Eq for NoRegression {}
+
 /// Where the parts of one model's declaration are written. Used only for diagnostics:
 /// nothing compares origins, so moving text around a file changes nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +430,8 @@ pub struct Origins {
     pub aliases: BTreeMap<String, Origin>,
     /// Where each key of `spec.versions` is written.
     pub versions: BTreeMap<u64, Origin>,
+    /// Where each target of `spec.gates` is written.
+    pub gates: BTreeMap<Target, Origin>,
 }
 
 impl Origins {
@@ -276,6 +443,7 @@ impl Origins {
             stages: BTreeMap::new(),
             aliases: BTreeMap::new(),
             versions: BTreeMap::new(),
+            gates: BTreeMap::new(),
         }
     }
 
@@ -432,6 +600,12 @@ pub(crate) mod fixture {
         /// Declares `retention.keepLatest`.
         pub(crate) fn keep_latest(mut self, keep_latest: u32) -> Self {
             self.0.spec.retention = Some(Retention { keep_latest });
+            self
+        }
+
+        /// Declares `gate` for `target`.
+        pub(crate) fn gate(mut self, target: crate::target::Target, gate: super::Gate) -> Self {
+            self.0.spec.gates.insert(target, gate);
             self
         }
 

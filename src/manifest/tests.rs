@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::diagnostic::Origin;
 use crate::stage::Stage;
+use crate::target::Target;
 
 const HEADER: &str = "apiVersion: mlreg/v1\nkind: RegisteredModel\n";
 
@@ -791,4 +792,54 @@ fn serving_prefer_lists_stages_and_aliases_once_each() {
     assert_at(&errors[0], &file, 8, 9, "invalid alias `@latest`");
     assert_at(&errors[1], &file, 10, 9, "`Staging` is listed twice");
     assert_at(&errors[2], &file, 11, 9, "Archived cannot be a target");
+}
+
+#[test]
+fn loads_gates_and_writes_them_back() {
+    let spec = "  gates:\n    Production:\n      metrics:\n        acc: \">= 0.90\"\n        latency: \"<50\"\n      tags:\n        validated: \"true\"\n        approved_by: \"*\"\n      soak: {in: Staging, for: 24h}\n      noRegression: {metric: acc, direction: higher, tolerance: 0.005}\n    \"@champion\":\n      soak: {in: \"@challenger\", for: 30m}";
+    let dir = Dir::with(&[("m.yaml", &manifest("m", spec))]);
+    let state = dir.load().expect("valid");
+    let model = &state.models["m"];
+    let gates = &model.spec.gates;
+    let production = &gates[&Target::Stage(Stage::Production)];
+    assert_eq!(production.metrics["acc"].to_string(), ">= 0.9");
+    assert_eq!(production.metrics["latency"].to_string(), "< 50");
+    assert_eq!(production.tags["approved_by"], super::TagRequirement::Any);
+    let soak = production.soak.as_ref().expect("soak");
+    assert_eq!(soak.duration, std::time::Duration::from_secs(24 * 3600));
+    assert_eq!(
+        production.no_regression.as_ref().map(|r| r.tolerance),
+        Some(0.005)
+    );
+    let champion = &gates[&Target::Alias("champion".into())];
+    assert_eq!(
+        champion.soak.as_ref().map(|s| &s.within),
+        Some(&Target::Alias("challenger".into()))
+    );
+    // Written back, the manifest means the same (export and edits rely on it).
+    let text = super::to_yaml("m", &model.spec).expect("yaml");
+    let again = super::parse_text(&dir.file("again.yaml"), &text).expect("reads back");
+    assert_eq!(again[0].spec, model.spec, "{text}");
+}
+
+#[test]
+fn bad_gates_are_reported_where_written() {
+    let spec = "  gates:\n    Prod:\n      metrics: {acc: \">= 0.9\"}\n    Staging:\n      metrics:\n        acc: \"=> 0.9\"\n        f1: \">= high\"\n      soak: {in: Nowhere, for: 2d}\n      noRegression: {metric: acc, direction: up}\n    \"@latest\": {}";
+    let dir = Dir::with(&[("m.yaml", &manifest("m", spec))]);
+    let file = dir.file("m.yaml");
+    let errors = dir.errors();
+    assert_eq!(errors.len(), 7, "{errors:#?}");
+    assert_at(&errors[0], &file, 7, 5, "invalid gate target");
+    assert_at(&errors[1], &file, 11, 14, "invalid condition `=> 0.9`");
+    assert_at(&errors[2], &file, 12, 13, "`high` is not a finite number");
+    assert_at(&errors[3], &file, 13, 18, "invalid `soak.in`");
+    assert_at(&errors[4], &file, 13, 32, "invalid `soak.for`");
+    assert_at(
+        &errors[5],
+        &file,
+        14,
+        46,
+        "unknown `noRegression.direction` `up`",
+    );
+    assert_at(&errors[6], &file, 15, 5, "invalid gate target");
 }

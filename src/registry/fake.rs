@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    Error, ObservedModel, ObservedVersion, Registry, Result, Scope, ScopedSnapshot, Snapshot,
+    Error, Metrics, ObservedModel, ObservedVersion, Registry, Result, Scope, ScopedSnapshot,
+    Snapshot,
 };
 use crate::stage::Stage;
 
@@ -22,6 +23,10 @@ struct FakeState {
     fail_writes_matching: Vec<String>,
     reads: usize,
     scoped_reads: Vec<Scope>,
+    runs: BTreeMap<String, Metrics>,
+    logged_models: BTreeMap<String, Metrics>,
+    unreadable_runs: Vec<String>,
+    evidence_reads: usize,
 }
 
 impl FakeRegistry {
@@ -68,6 +73,32 @@ impl FakeRegistry {
     /// How many reads (snapshot, scoped or model) were made.
     pub fn reads(&self) -> usize {
         self.lock().reads
+    }
+
+    /// Records run `run_id` with these latest metric values.
+    pub fn add_run(&self, run_id: &str, metrics: &[(&str, f64)]) {
+        self.lock().runs.insert(
+            run_id.to_owned(),
+            metrics.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        );
+    }
+
+    /// Records logged model `model_id` with these latest metric values.
+    pub fn add_logged_model(&self, model_id: &str, metrics: &[(&str, f64)]) {
+        self.lock().logged_models.insert(
+            model_id.to_owned(),
+            metrics.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        );
+    }
+
+    /// Makes reading run `run_id` fail with HTTP 503.
+    pub fn fail_run(&self, run_id: &str) {
+        self.lock().unreadable_runs.push(run_id.to_owned());
+    }
+
+    /// How many evidence reads (runs, logged models) were made.
+    pub fn evidence_reads(&self) -> usize {
+        self.lock().evidence_reads
     }
 
     /// Makes every write whose log line contains `needle` fail with HTTP 503.
@@ -166,6 +197,27 @@ impl Registry for FakeRegistry {
         let mut state = self.lock();
         state.reads += 1;
         Ok(state.snapshot.models.get(name).cloned())
+    }
+
+    async fn run_metrics(&self, run_id: &str) -> Result<Option<Metrics>> {
+        let mut state = self.lock();
+        state.evidence_reads += 1;
+        if state.unreadable_runs.iter().any(|r| r == run_id) {
+            return Err(Error::Api {
+                method: "GET",
+                endpoint: "runs/get",
+                status: 503,
+                code: Some("TEMPORARILY_UNAVAILABLE".into()),
+                message: format!("injected failure reading run `{run_id}`"),
+            });
+        }
+        Ok(state.runs.get(run_id).cloned())
+    }
+
+    async fn logged_model_metrics(&self, model_id: &str) -> Result<Option<Metrics>> {
+        let mut state = self.lock();
+        state.evidence_reads += 1;
+        Ok(state.logged_models.get(model_id).cloned())
     }
 
     async fn create_model(

@@ -28,11 +28,12 @@ use serde_json::{Value, json};
 
 use super::retry::{self, Attempt, Policy};
 use super::wire::{
-    self, Empty, ErrorBody, ModelVersion, ModelVersionResponse, RegisteredModel,
-    RegisteredModelResponse, SearchModelsResponse, SearchVersionsResponse,
+    self, Empty, ErrorBody, LoggedModelResponse, ModelVersion, ModelVersionResponse,
+    RegisteredModel, RegisteredModelResponse, RunResponse, SearchModelsResponse,
+    SearchVersionsResponse,
 };
 use super::{
-    Auth, Error, ObservedModel, ObservedVersion, Registry, RegistryConfig, Result, Scope,
+    Auth, Error, Metrics, ObservedModel, ObservedVersion, Registry, RegistryConfig, Result, Scope,
     ScopedSnapshot, Snapshot,
 };
 use crate::stage::Stage;
@@ -77,6 +78,9 @@ mod endpoint {
     pub const TRANSITION: &str = "model-versions/transition-stage";
     pub const SET_VERSION_TAG: &str = "model-versions/set-tag";
     pub const DELETE_VERSION_TAG: &str = "model-versions/delete-tag";
+    pub const GET_RUN: &str = "runs/get";
+    /// Followed by `/{model_id}` (MLflow 3).
+    pub const GET_LOGGED_MODEL: &str = "logged-models";
 }
 
 /// The HTTP methods MLflow's registry API uses.
@@ -116,6 +120,9 @@ struct Call {
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
     policy: Policy,
+    /// A path segment after the endpoint (`logged-models/{model_id}`), percent-encoded
+    /// when the URL is built.
+    segment: Option<String>,
 }
 
 impl Call {
@@ -126,6 +133,7 @@ impl Call {
             query,
             body: None,
             policy: Policy::Safe,
+            segment: None,
         }
     }
 
@@ -136,6 +144,7 @@ impl Call {
             query: Vec::new(),
             body: Some(body),
             policy,
+            segment: None,
         }
     }
 }
@@ -380,12 +389,17 @@ impl MlflowClient {
     /// Sends one HTTP request and returns the body of a successful answer.
     async fn attempt(&self, call: &Call) -> Result<Vec<u8>, Attempt> {
         let method = call.verb.as_str();
-        let url = self.api.join(call.endpoint).map_err(|error| {
+        let mut url = self.api.join(call.endpoint).map_err(|error| {
             Error::Config(format!(
                 "cannot build the URL of {}: {error}",
                 call.endpoint
             ))
         })?;
+        if let Some(segment) = &call.segment {
+            url.path_segments_mut()
+                .map_err(|()| Error::Config(format!("cannot build the URL of {}", call.endpoint)))?
+                .push(segment);
+        }
         let mut request = self.http.request(call.verb.method(), url);
         if !call.query.is_empty() {
             request = request.query(&call.query);
@@ -1075,6 +1089,28 @@ impl Registry for MlflowClient {
         Err(Error::Inconsistent(format!(
             "{reason} (still changing after {READ_ATTEMPTS} reads)"
         )))
+    }
+
+    async fn run_metrics(&self, run_id: &str) -> Result<Option<Metrics>> {
+        let call = Call::get(endpoint::GET_RUN, vec![("run_id", run_id.to_owned())]);
+        match self.call::<RunResponse>(&call).await {
+            Ok(answer) => Ok(answer.run.map(wire::Run::latest_metrics)),
+            Err(error) if is_missing(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn logged_model_metrics(&self, model_id: &str) -> Result<Option<Metrics>> {
+        let mut call = Call::get(endpoint::GET_LOGGED_MODEL, Vec::new());
+        call.segment = Some(model_id.to_owned());
+        match self.call::<LoggedModelResponse>(&call).await {
+            Ok(answer) => Ok(answer.model.map(wire::Run::latest_metrics)),
+            // An MLflow 2 server has no logged models: its answer is a bare 404.
+            Err(error) if is_missing(&error) || matches!(error, Error::Api { status: 404, .. }) => {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn create_model(

@@ -172,6 +172,9 @@ impl ObservedVersion {
     }
 }
 
+/// The latest value of each metric of a run or a logged model, by name.
+pub type Metrics = BTreeMap<String, f64>;
+
 /// The registry operations mlreg needs. Every method is one logical call; implementations
 /// retry transient failures themselves where that is safe.
 pub trait Registry: Send + Sync {
@@ -187,6 +190,17 @@ pub trait Registry: Send + Sync {
 
     /// Reads one model with its versions; `Ok(None)` when it does not exist.
     fn model(&self, name: &str) -> impl Future<Output = Result<Option<ObservedModel>>> + Send;
+
+    /// The latest value of each metric of run `run_id` (the evidence of promotion gates);
+    /// `Ok(None)` when the run does not exist.
+    fn run_metrics(&self, run_id: &str) -> impl Future<Output = Result<Option<Metrics>>> + Send;
+
+    /// The latest value of each metric of the MLflow 3 logged model `model_id` (`m-…`);
+    /// `Ok(None)` when it does not exist, or the server has no logged models (MLflow 2).
+    fn logged_model_metrics(
+        &self,
+        model_id: &str,
+    ) -> impl Future<Output = Result<Option<Metrics>>> + Send;
 
     /// Creates a registered model with its description and tags.
     fn create_model(

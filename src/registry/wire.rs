@@ -121,6 +121,84 @@ pub(super) struct ModelVersionResponse {
     pub model_version: Option<ModelVersion>,
 }
 
+/// The answer of `runs/get` (only what gates read: the latest value of each metric).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RunResponse {
+    pub run: Option<Run>,
+}
+
+/// A run, or a logged model: both hold `data.metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Run {
+    pub data: Option<RunData>,
+}
+
+/// `data` of a run or a logged model.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RunData {
+    #[serde(deserialize_with = "null_as_default")]
+    pub metrics: Vec<Metric>,
+}
+
+/// One metric value. MLflow's protobuf JSON writes NaN and infinities as strings, so the
+/// value is read as any JSON value and converted by [`metric_value`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Metric {
+    #[serde(deserialize_with = "null_as_default")]
+    pub key: String,
+    pub value: serde_json::Value,
+    #[serde(deserialize_with = "null_as_default")]
+    pub timestamp: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub step: i64,
+}
+
+/// The answer of `logged-models/{id}` (MLflow 3).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct LoggedModelResponse {
+    pub model: Option<Run>,
+}
+
+impl Run {
+    /// The latest value of each metric: a run's answer holds one value per key already; a
+    /// logged model may hold several, of which the last step (then the last timestamp)
+    /// wins, as MLflow's "latest" does.
+    pub fn latest_metrics(self) -> BTreeMap<String, f64> {
+        let mut latest: BTreeMap<String, (i64, i64, f64)> = BTreeMap::new();
+        for metric in self.data.map(|data| data.metrics).unwrap_or_default() {
+            let Some(value) = metric_value(&metric.value) else {
+                continue;
+            };
+            let entry = (metric.step, metric.timestamp, value);
+            match latest.get(&metric.key) {
+                Some((step, timestamp, _)) if (*step, *timestamp) > (entry.0, entry.1) => {}
+                _ => {
+                    latest.insert(metric.key, entry);
+                }
+            }
+        }
+        latest
+            .into_iter()
+            .map(|(key, (_, _, value))| (key, value))
+            .collect()
+    }
+}
+
+/// A metric value as MLflow writes it: a JSON number, or `"NaN"`, `"Infinity"`,
+/// `"-Infinity"`.
+fn metric_value(value: &serde_json::Value) -> Option<f64> {
+    match value {
+        serde_json::Value::Number(number) => number.as_f64(),
+        serde_json::Value::String(text) => text.parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
 /// An answer whose content does not matter (`{}` for the void RPCs).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Empty {}

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::printable;
 use crate::apply::{ApplyReport, Convergence, OutcomeStatus};
-use crate::plan::{Action, Change, Plan, Summary};
+use crate::gate::{GateReport, Verdict};
+use crate::plan::{Action, Change, ModelPlan, Plan, Summary};
 
 /// Figures about the run, for the JSON document and benchmarks.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -163,6 +164,7 @@ fn write_changes(
     painter: &Painter,
     changes: &[Change],
     statuses: Option<&[OutcomeStatus]>,
+    gates: &[GateReport],
 ) -> io::Result<()> {
     let lines: Vec<(char, AnsiColor, String)> =
         changes.iter().map(|c| describe(&c.action)).collect();
@@ -199,8 +201,72 @@ fn write_changes(
             "    {} {text}{pad}   {reason}{status}",
             painter.paint(style, &symbol.to_string()),
         )?;
+        if let Some(gate) = gates.iter().find(|gate| gate.change == index) {
+            write_gate_text(out, painter, gate)?;
+        }
     }
     Ok(())
+}
+
+/// The gate of one change, under it: a heading with the outcome, then every check.
+fn write_gate_text(out: &mut dyn Write, painter: &Painter, gate: &GateReport) -> io::Result<()> {
+    let (outcome, style) = if gate.passed() {
+        (
+            "passes",
+            Style::new().fg_color(Some(AnsiColor::Green.into())),
+        )
+    } else {
+        (
+            "BLOCKS",
+            Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+        )
+    };
+    writeln!(
+        out,
+        "        gate {} for version {}: {}",
+        printable(&gate.target.to_string()),
+        gate.version,
+        painter.paint(style, outcome)
+    )?;
+    let width = gate
+        .checks
+        .iter()
+        .map(|check| printable(&check.check).chars().count())
+        .max()
+        .unwrap_or(0);
+    for check in &gate.checks {
+        let name = printable(&check.check);
+        let pad = " ".repeat(width - name.chars().count());
+        let verdict_style = match check.verdict {
+            Verdict::Pass => Style::new().fg_color(Some(AnsiColor::Green.into())),
+            Verdict::Fail | Verdict::Unverifiable => {
+                Style::new().bold().fg_color(Some(AnsiColor::Red.into()))
+            }
+        };
+        writeln!(
+            out,
+            "          {} {name}{pad}  expected {}, observed {}",
+            painter.paint(verdict_style, &format!("{:<12}", check.verdict.as_str())),
+            printable(&check.expected),
+            printable(&check.observed)
+        )?;
+    }
+    Ok(())
+}
+
+/// The sentence that says which models gates block, or `None` when none is.
+pub fn blocked_line(plan: &Plan) -> Option<String> {
+    let blocked = plan.blocked_models();
+    (!blocked.is_empty()).then(|| {
+        format!(
+            "Blocked by promotion gates: {}. Nothing will be applied until every gate passes.",
+            blocked
+                .iter()
+                .map(|model| printable(model))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// Writes the plan as Terraform-like text.
@@ -226,7 +292,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
                 &format!("({})", printable(&model.manifest.display().to_string()))
             )
         )?;
-        write_changes(out, &painter, &model.changes, None)?;
+        write_changes(out, &painter, &model.changes, None, &model.gates)?;
     }
     if !plan.unmanaged.is_empty() {
         writeln!(out)?;
@@ -256,6 +322,16 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             "{}",
             painter.paint(bold, &summary_line("Plan", &plan.summary()))
         )?;
+        if let Some(line) = blocked_line(plan) {
+            writeln!(
+                out,
+                "{}",
+                painter.paint(
+                    Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+                    &line
+                )
+            )?;
+        }
     }
     Ok(())
 }
@@ -294,7 +370,7 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
         let changes: Vec<Change> = model.outcomes.iter().map(|o| o.change.clone()).collect();
         let statuses: Vec<OutcomeStatus> =
             model.outcomes.iter().map(|o| o.result.clone()).collect();
-        write_changes(out, &painter, &changes, Some(&statuses))?;
+        write_changes(out, &painter, &changes, Some(&statuses), &[])?;
         for outcome in &model.outcomes {
             if let Some(error) = &outcome.annotation_error {
                 writeln!(
@@ -313,7 +389,7 @@ pub fn write_report_text(out: &mut dyn Write, report: &ApplyReport, color: bool)
         }
         if !model.remaining.is_empty() {
             writeln!(out, "    still different from the manifest:")?;
-            write_changes(out, &painter, &model.remaining, None)?;
+            write_changes(out, &painter, &model.remaining, None, &[])?;
         }
         for diagnostic in &model.diagnostics {
             writeln!(out, "    {}", printable(&diagnostic.to_string()))?;
@@ -352,6 +428,8 @@ struct JsonDocument<'a> {
     format_version: &'static str,
     mlreg_version: &'static str,
     mode: &'static str,
+    /// Whether a promotion gate blocks the plan (then nothing is applied).
+    blocked: bool,
     summary: JsonSummary,
     models: Vec<JsonModel<'a>>,
     unmanaged: &'a [String],
@@ -381,6 +459,7 @@ struct JsonModel<'a> {
     name: &'a str,
     manifest: String,
     in_sync: bool,
+    blocked: bool,
     changes: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<Convergence>,
@@ -410,10 +489,15 @@ pub fn write_json(
                 name: &model.model,
                 manifest: model.manifest.display().to_string(),
                 in_sync: model.is_in_sync(),
-                changes: match applied {
-                    Some(applied) => to_value(serde_json::to_value(&applied.outcomes)),
-                    None => to_value(serde_json::to_value(&model.changes)),
-                },
+                blocked: model.is_blocked(),
+                changes: with_gates(
+                    match applied {
+                        Some(applied) => to_value(serde_json::to_value(&applied.outcomes)),
+                        None => to_value(serde_json::to_value(&model.changes)),
+                    },
+                    model,
+                    applied.is_some_and(|m| m.replanned),
+                ),
                 status: report.map(|_| applied.map_or(Convergence::InSync, |m| m.status)),
                 replanned: applied.map(|m| m.replanned),
                 error: applied.and_then(|m| m.error.as_deref()),
@@ -428,6 +512,7 @@ pub fn write_json(
         format_version: super::FORMAT_VERSION,
         mlreg_version: env!("CARGO_PKG_VERSION"),
         mode: if report.is_some() { "apply" } else { "plan" },
+        blocked: plan.is_blocked(),
         summary: JsonSummary {
             total: summary.total(),
             counts: summary,
@@ -450,10 +535,81 @@ pub fn write_json(
     writeln!(out)
 }
 
+/// `changes` (a JSON array, in plan order) with the gate of each change that enters a gated
+/// target: `gate` (target, version, passed) and `gates` (every check). Left as is when the
+/// apply re-planned, as its changes are then no longer the plan's.
+fn with_gates(changes: serde_json::Value, model: &ModelPlan, replanned: bool) -> serde_json::Value {
+    let serde_json::Value::Array(mut items) = changes else {
+        return changes;
+    };
+    if !replanned {
+        for gate in &model.gates {
+            if let Some(serde_json::Value::Object(item)) = items.get_mut(gate.change) {
+                item.insert(
+                    "gate".into(),
+                    serde_json::json!({
+                        "target": gate.target,
+                        "version": gate.version,
+                        "passed": gate.passed(),
+                    }),
+                );
+                item.insert(
+                    "gates".into(),
+                    serde_json::to_value(&gate.checks).unwrap_or(serde_json::Value::Null),
+                );
+            }
+        }
+    }
+    serde_json::Value::Array(items)
+}
+
 /// A Markdown table cell or code span: control characters escaped, `|` too (it would end
 /// the cell).
 fn escape_cell(text: &str) -> String {
     printable(text).replace('|', "\\|")
+}
+
+/// The gate table of one model: one row per check of every gated change, passing checks
+/// included, so a pull request shows why it can or cannot merge.
+fn write_gate_table(out: &mut dyn Write, model: &ModelPlan) -> io::Result<()> {
+    writeln!(
+        out,
+        "#### Gates of `{}`: {}",
+        escape_cell(&model.model),
+        if model.is_blocked() {
+            "**blocked**"
+        } else {
+            "pass"
+        }
+    )?;
+    writeln!(out)?;
+    writeln!(out, "| Change | Check | Expected | Observed | Verdict |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for gate in &model.gates {
+        let change = format!("version {} → {}", gate.version, gate.target);
+        for check in &gate.checks {
+            let verdict = match check.verdict {
+                Verdict::Pass => "✅ pass",
+                Verdict::Fail => "❌ **fail**",
+                Verdict::Unverifiable => "❌ **unverifiable**",
+            };
+            writeln!(
+                out,
+                "| {} | {} | `{}` | `{}` | {verdict} |",
+                escape_cell(&change),
+                escape_cell(&check.check),
+                escape_code(&check.expected),
+                escape_code(&check.observed),
+            )?;
+        }
+    }
+    writeln!(out)
+}
+
+/// Text inside a code span of a table cell: escaped as a cell, and a backtick (which would
+/// end the span) replaced by a quote.
+fn escape_code(text: &str) -> String {
+    escape_cell(text).replace('`', "'")
 }
 
 /// Writes the plan (and the apply report, if any) as Markdown for a pull-request comment:
@@ -501,6 +657,13 @@ pub fn write_markdown(
             )?;
         }
         writeln!(out)?;
+        if let Some(line) = blocked_line(plan) {
+            writeln!(out, "**{}**", escape_cell(&line))?;
+            writeln!(out)?;
+        }
+        for model in plan.models.iter().filter(|m| !m.gates.is_empty()) {
+            write_gate_table(out, model)?;
+        }
         writeln!(out, "<details><summary>Details</summary>")?;
         writeln!(out)?;
         for model in plan.models.iter().filter(|m| !m.is_in_sync()) {
@@ -594,6 +757,7 @@ mod tests {
         Plan {
             models: vec![
                 ModelPlan {
+                    gates: Vec::new(),
                     model: "bert".into(),
                     manifest: PathBuf::from("desired-state/bert.yaml"),
                     changes: vec![
@@ -625,6 +789,7 @@ mod tests {
                     basis: None,
                 },
                 ModelPlan {
+                    gates: Vec::new(),
                     model: "churn".into(),
                     manifest: PathBuf::from("desired-state/churn.yaml"),
                     changes: vec![],
@@ -783,12 +948,14 @@ mod tests {
         let plan = Plan {
             models: vec![
                 ModelPlan {
+                    gates: Vec::new(),
                     model: name.clone(),
                     manifest: manifest.clone(),
                     changes: changes.clone(),
                     basis: None,
                 },
                 ModelPlan {
+                    gates: Vec::new(),
                     model: text("in sync model"),
                     manifest: PathBuf::from(text("desired-state/n")),
                     changes: Vec::new(),

@@ -61,6 +61,42 @@ pub struct ModelInfo<'a> {
     /// What applying the manifests would change on this model, one line per change;
     /// `None` when it was not computed (then nothing is shown).
     pub drift: Option<Vec<String>>,
+    /// The promotion gates its manifest declares, by target (empty: none, or unmanaged).
+    pub gates: BTreeMap<crate::target::Target, crate::manifest::Gate>,
+}
+
+/// The checks of a gate, one line each: `metric val_accuracy >= 0.9`, `tag validated =
+/// "true"`, `soak in Staging for 24h`, `noRegression auc (higher is better, tolerance
+/// 0.005)`.
+pub fn gate_lines(gate: &crate::manifest::Gate) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (name, threshold) in &gate.metrics {
+        lines.push(format!("metric {} {threshold}", printable(name)));
+    }
+    for (key, requirement) in &gate.tags {
+        lines.push(match requirement {
+            crate::manifest::TagRequirement::Any => format!("tag {} present", printable(key)),
+            crate::manifest::TagRequirement::Value(value) => {
+                format!("tag {} = {value:?}", printable(key))
+            }
+        });
+    }
+    if let Some(soak) = &gate.soak {
+        lines.push(format!(
+            "soak in {} for {}",
+            printable(&soak.within.to_string()),
+            printable(&soak.written)
+        ));
+    }
+    if let Some(rule) = &gate.no_regression {
+        lines.push(format!(
+            "noRegression {} ({} is better, tolerance {})",
+            printable(&rule.metric),
+            rule.direction.as_str(),
+            rule.tolerance
+        ));
+    }
+    lines
 }
 
 /// A duration as a short age: `42s`, `12m`, `5h`, `3d`, `2y`. Negative durations (clock
@@ -363,6 +399,18 @@ pub fn write_info_text(out: &mut dyn Write, info: &ModelInfo<'_>, now_ms: i64) -
             writeln!(out, "  {} = {}", printable(key), printable(value))?;
         }
     }
+    if !info.gates.is_empty() {
+        writeln!(out, "Gates:")?;
+        for (target, gate) in &info.gates {
+            let lines = gate_lines(gate);
+            if lines.is_empty() {
+                writeln!(out, "  {}: (no checks)", printable(&target.to_string()))?;
+            }
+            for line in lines {
+                writeln!(out, "  {}: {line}", printable(&target.to_string()))?;
+            }
+        }
+    }
     if let Some(drift) = &info.drift {
         if drift.is_empty() {
             writeln!(out, "Drift:        none (in sync with the manifest)")?;
@@ -425,6 +473,8 @@ pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<
         alias_audit: BTreeMap<&'a str, AliasAuditJson>,
         #[serde(skip_serializing_if = "Option::is_none")]
         drift: Option<&'a [String]>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        gates: &'a BTreeMap<crate::target::Target, crate::manifest::Gate>,
     }
     let model = info.model;
     let document = Document {
@@ -450,6 +500,7 @@ pub fn write_info_json(out: &mut dyn Write, info: &ModelInfo<'_>) -> io::Result<
             .map(|(alias, version)| (alias.as_str(), AliasAuditJson::new(model, alias, *version)))
             .collect(),
         drift: info.drift.as_deref(),
+        gates: &info.gates,
     };
     serde_json::to_writer_pretty(&mut *out, &document)?;
     writeln!(out)
@@ -622,6 +673,7 @@ mod tests {
             version.source = "s3://b/\u{1b}[31mred".into();
         }
         let info = ModelInfo {
+            gates: BTreeMap::new(),
             model: &model,
             management: Management::NotManaged,
             drift: None,
@@ -641,6 +693,7 @@ mod tests {
     fn info_text_shows_stages_aliases_tags_and_management() {
         let model = model();
         let info = ModelInfo {
+            gates: BTreeMap::new(),
             model: &model,
             management: Management::Managed {
                 file: PathBuf::from("desired-state/m.yaml"),
@@ -679,6 +732,7 @@ mod tests {
         assert!(!text.contains("Drift"), "{text}");
 
         let unknown = ModelInfo {
+            gates: BTreeMap::new(),
             management: Management::Unknown { problems: 1 },
             drift: Some(Vec::new()),
             ..info
@@ -728,6 +782,7 @@ mod tests {
     fn info_shows_since_when_and_from_where_mlreg_pointed_each_alias() {
         let model = model_with_alias_records();
         let info = ModelInfo {
+            gates: BTreeMap::new(),
             model: &model,
             management: Management::NotManaged,
             drift: None,
@@ -769,6 +824,7 @@ mod tests {
     fn info_json_is_versioned() {
         let model = model();
         let info = ModelInfo {
+            gates: BTreeMap::new(),
             model: &model,
             management: Management::NotManaged,
             drift: None,
@@ -832,6 +888,7 @@ mod tests {
             ),
         ] {
             let info = ModelInfo {
+                gates: BTreeMap::new(),
                 model: &model,
                 management,
                 drift: Some(drift.clone()),

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod diagnostics;
 mod faults;
+mod gates;
 mod lifecycle;
 mod notify;
 mod races;

@@ -12,9 +12,11 @@ use std::path::PathBuf;
 
 use mlreg::apply::{ApplyReport, Convergence, ModelReport, Outcome, OutcomeStatus};
 use mlreg::diagnostic::Diagnostic;
+use mlreg::gate::{GateCheck, GateReport, Verdict};
 use mlreg::plan::{Action, Change, ModelPlan, Plan, Reason};
 use mlreg::render::plan::{Stats, write_json, write_markdown, write_report_text, write_text};
 use mlreg::stage::Stage::{Archived, None as NoStage, Production, Staging};
+use mlreg::target::Target;
 
 use crate::support::snapshot;
 
@@ -137,6 +139,98 @@ fn model_plan(model: &str, changes: Vec<Change>) -> ModelPlan {
         manifest: PathBuf::from(format!("desired-state/{model}.yaml")),
         changes,
         basis: None,
+        gates: Vec::new(),
+    }
+}
+
+/// A plan whose `fraud` promotion is gated: every verdict, a tag value with a `|` and a
+/// control character (registry text, so escaped everywhere); `churn` passes its gate.
+fn gated_plan() -> Plan {
+    let check = |check: &str, expected: &str, observed: &str, verdict| GateCheck {
+        check: check.into(),
+        expected: expected.into(),
+        observed: observed.into(),
+        verdict,
+    };
+    let mut fraud = model_plan(
+        "fraud",
+        vec![
+            change(
+                Action::Transition {
+                    version: 4,
+                    from: Staging,
+                    to: Production,
+                },
+                Reason::Declared,
+            ),
+            change(
+                Action::Transition {
+                    version: 3,
+                    from: Production,
+                    to: Archived,
+                },
+                Reason::NotDeclaredInStage,
+            ),
+        ],
+    );
+    fraud.gates = vec![GateReport {
+        change: 0,
+        target: Target::Stage(Production),
+        version: 4,
+        checks: vec![
+            check("metric val_accuracy", ">= 0.9", "0.93", Verdict::Pass),
+            check("metric latency_p95_ms", "<= 50", "71.5", Verdict::Fail),
+            check(
+                "metric f1",
+                "> 0.5",
+                "run `abc` could not be read: GET runs/get: HTTP 503",
+                Verdict::Unverifiable,
+            ),
+            check(
+                "tag approved_by",
+                "* (any value)",
+                "a|b\u{1b}[31m",
+                Verdict::Pass,
+            ),
+            check(
+                "soak in Staging",
+                "at least 24h",
+                "no mlreg.transition record",
+                Verdict::Fail,
+            ),
+            check(
+                "noRegression val_accuracy",
+                ">= 0.915 (version 3: 0.92, tolerance 0.005)",
+                "0.93",
+                Verdict::Pass,
+            ),
+        ],
+    }];
+    let mut churn = model_plan(
+        "churn",
+        vec![change(
+            Action::SetAlias {
+                alias: "champion".into(),
+                from: None,
+                to: 2,
+            },
+            Reason::AliasMoved,
+        )],
+    );
+    churn.gates = vec![GateReport {
+        change: 0,
+        target: Target::Alias("champion".into()),
+        version: 2,
+        checks: vec![check(
+            "noRegression auc",
+            "not worse than the current holder of @champion",
+            "no version holds @champion now",
+            Verdict::Pass,
+        )],
+    }];
+    Plan {
+        models: vec![churn, fraud],
+        unmanaged: Vec::new(),
     }
 }
 
@@ -290,6 +384,32 @@ fn the_json_report() {
         "write_json(plan, Some(report), 19 requests in 1250 ms)",
         &text,
     );
+}
+
+#[test]
+fn the_gated_plan_in_every_format() {
+    let plan = gated_plan();
+    let text = render(|out| write_text(out, &plan, false));
+    assert_rendering(
+        "gated-plan.txt",
+        "write_text(gated_plan, color: false)",
+        &text,
+    );
+    let markdown = render(|out| write_markdown(out, &plan, None));
+    assert_rendering(
+        "gated-plan.md",
+        "write_markdown(gated_plan, None)",
+        &markdown,
+    );
+    let stats = Stats {
+        requests: 5,
+        elapsed_ms: 30,
+    };
+    let json = render(|out| write_json(out, &plan, None, stats));
+    assert_rendering("gated-plan.json", "write_json(gated_plan, None)", &json);
+    for rendering in [&text, &markdown, &json] {
+        assert!(!rendering.contains('\u{1b}'), "raw ESC in:\n{rendering}");
+    }
 }
 
 #[test]
