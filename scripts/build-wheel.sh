@@ -18,21 +18,26 @@ case "$profile" in
 esac
 tools="$(scripts/setup-tools.sh)"
 
-# The generated files come from this very binary, so they match the wheel's clap definitions.
-cargo build --locked --quiet --profile "$profile" --bin mlreg >&2
-mlreg="${CARGO_TARGET_DIR:-$root/target}/$out_dir/mlreg"
+wheels="${CARGO_TARGET_DIR:-$root/target}/wheels"
+version="$(grep -m1 '^version = ' Cargo.toml | cut -d'"' -f2)"
 data="$root/target/wheel-data"   # pyproject.toml: [tool.maturin] data
-rm -rf "$data"
 share="$data/data/share"
-mkdir -p "$share/bash-completion/completions" "$share/zsh/site-functions" \
+rm -rf "$data"
+mkdir -p "$share/man/man1" "$share/bash-completion/completions" "$share/zsh/site-functions" \
   "$share/fish/vendor_completions.d"
+
+# maturin compiles the binary with flags of its own (strip), so a plain `cargo build` first
+# would compile the crate twice. Instead: maturin builds (a wheel without the generated
+# files, thrown away), the generated files come from the binary it built, so they match the
+# wheel's clap definitions, and the second maturin run finds the binary up to date.
+"$tools/maturin" build --locked --profile "$profile" --out "$root/target/wheel-first" >&2
+mlreg="${CARGO_TARGET_DIR:-$root/target}/$out_dir/mlreg"
 "$mlreg" man --dir "$share/man/man1"
 "$mlreg" completions bash >"$share/bash-completion/completions/mlreg"
 "$mlreg" completions zsh >"$share/zsh/site-functions/_mlreg"
 "$mlreg" completions fish >"$share/fish/vendor_completions.d/mlreg.fish"
+rm -rf "$root/target/wheel-first"
 
-wheels="${CARGO_TARGET_DIR:-$root/target}/wheels"
-version="$(grep -m1 '^version = ' Cargo.toml | cut -d'"' -f2)"
 rm -f "$wheels"/mlreg-"$version"-*.whl
 "$tools/maturin" build --locked --profile "$profile" --out "$wheels" >&2
 ls "$wheels"/mlreg-"$version"-*.whl
