@@ -9,9 +9,14 @@
 # Environment: MLFLOW_PORT (default: a free port), MLFLOW_WORKERS (default 1),
 # MLFLOW_SERVER_ARGS (extra arguments, e.g. "--app-name basic-auth"),
 # MLREG_KEEP_DATA=1 keeps the temporary directory, MLFLOW_DATA_DIR uses a given directory.
+# MLREG_VENV picks the venv the server runs from and MLREG_MLFLOW_REQUIREMENTS the pin it holds
+# (scripts/setup-mlflow.sh); set both together, e.g. for the MLflow 2.x pass of scripts/test.sh:
+#   MLREG_VENV=.venv-mlflow2 MLREG_MLFLOW_REQUIREMENTS=requirements-mlflow2.txt
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MLREG_VENV:-$root/.venv}"
+[[ "$venv" == /* ]] || venv="$PWD/$venv"   # the script changes directory below
+export MLREG_VENV="$venv"
 "$root/scripts/setup-mlflow.sh" >/dev/null
 
 parent="${MLREG_PARENT_PID:-$PPID}"

@@ -2,10 +2,14 @@
 # Installs the pinned MLflow (requirements-mlflow.txt) into the project-local virtual
 # environment .venv, reusing it when it already holds exactly that pin.
 # Usage: scripts/setup-mlflow.sh            (prints the venv's python on stdout)
+#
+# Environment: MLREG_MLFLOW_REQUIREMENTS picks another pin file (e.g. requirements-mlflow2.txt,
+# the MLflow 2.x pass of scripts/test.sh), MLREG_VENV the venv it goes into. Each pin file needs
+# its own venv: the stamp below makes a venv hold exactly one of them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MLREG_VENV:-$root/.venv}"
-requirements="$root/requirements-mlflow.txt"
+requirements="${MLREG_MLFLOW_REQUIREMENTS:-$root/requirements-mlflow.txt}"
 stamp="$venv/.mlreg-requirements.sha256"
 python="${PYTHON:-python3}"
 

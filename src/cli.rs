@@ -107,6 +107,8 @@ pub enum Command {
     Schema,
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(ManArgs),
 }
 
 /// The desired-state directory.
@@ -370,6 +372,15 @@ pub struct ResolveArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// Options of `man`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write mlreg.1 and one mlreg-COMMAND.1 per subcommand into this directory (created if
+    /// missing) instead of printing mlreg.1 on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Output formats of `plan` and `reconcile`.

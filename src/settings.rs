@@ -140,6 +140,8 @@ pub enum CommandSettings {
     Schema,
     /// `completions SHELL`.
     Completions(clap_complete::Shell),
+    /// `man [--dir DIR]`: where to write the pages, `None` for mlreg.1 on stdout.
+    Man(Option<PathBuf>),
     /// `versions MODEL`.
     Versions(VersionsSettings),
     /// `info MODEL`.
@@ -396,6 +398,7 @@ impl CommandSettings {
             }
             Command::Schema => CommandSettings::Schema,
             Command::Completions(args) => CommandSettings::Completions(args.shell),
+            Command::Man(args) => CommandSettings::Man(args.dir.map(dir)),
             Command::Versions(args) => CommandSettings::Versions(VersionsSettings {
                 registry: registry(global, env),
                 model: args.model,

@@ -7,6 +7,7 @@
 mod completions;
 mod export;
 mod info;
+mod man;
 mod manifest_edit;
 mod migrate;
 mod promote;
@@ -65,6 +66,7 @@ pub async fn run(settings: Settings, output: &Output) -> anyhow::Result<ExitStat
         CommandSettings::Validate(settings) => validate::run(output, &settings),
         CommandSettings::Schema => schema::run(output),
         CommandSettings::Completions(shell) => completions::run(output, shell),
+        CommandSettings::Man(dir) => man::run(output, dir.as_deref()),
         CommandSettings::Versions(settings) => versions::run(output, settings).await,
         CommandSettings::Info(settings) => info::run(output, settings).await,
         CommandSettings::Reconcile(settings) => reconcile::run(output, settings).await,

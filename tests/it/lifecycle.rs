@@ -218,8 +218,33 @@ fn completions_for_every_shell() {
 }
 
 #[test]
+fn man_pages_from_the_clap_definitions() {
+    let (code, stdout, stderr) = output(offline().arg("man"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with(".ie"), "not roff: {stdout}");
+    assert!(stdout.contains(".TH mlreg 1"), "{stdout}");
+    assert!(stdout.contains("reconcile"), "{stdout}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pages = dir.path().join("man1");
+    let (code, stdout, stderr) = output(offline().arg("man").arg("--dir").arg(&pages));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    for page in [
+        "mlreg.1",
+        "mlreg-plan.1",
+        "mlreg-set-stage.1",
+        "mlreg-migrate-stages-to-aliases.1",
+    ] {
+        let text =
+            std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}: {text}");
+    }
+}
+
+#[test]
 fn a_closed_stdout_pipe_ends_quietly_with_success() {
-    for args in [&["completions", "zsh"][..], &["schema"][..]] {
+    for args in [&["completions", "zsh"][..], &["schema"][..], &["man"][..]] {
         // The reading end is closed before mlreg starts, so its first write fails with EPIPE.
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
