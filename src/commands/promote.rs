@@ -41,6 +41,11 @@ pub fn run(output: &Output, settings: &PromoteSettings) -> anyhow::Result<ExitSt
             .map(|stages| stages.all_versions().collect())
             .unwrap_or_default()
     };
+    if done.spec_before.aliases.is_none() && done.spec_after.aliases.is_some() {
+        output.message(format_args!(
+            "note: the manifest of `{model}` now declares `aliases`, which is exhaustive: reconcile deletes the model's other aliases in the registry (`mlreg versions {model}` lists them; declare the ones to keep)."
+        ));
+    }
     let after = staged(&done.spec_after);
     for (alias, target) in done.spec_after.aliases.iter().flatten() {
         if staged(&done.spec_before).contains(target) && !after.contains(target) {
