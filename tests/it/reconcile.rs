@@ -202,6 +202,7 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
     let (code, stdout, stderr) = run(
         manifests.path(),
         &[
+            "-vv",
             "reconcile",
             "--model",
             &name,
@@ -214,8 +215,15 @@ async fn reconcile_promotes_archives_moves_aliases_applies_retention_and_is_idem
     let document = json(&stdout);
     assert_eq!(document["summary"]["total"], 0);
     assert_eq!(document["mode"], "plan", "an empty plan is not applied");
-    // Two paged searches and nothing else: no per-model reads, no writes.
-    assert_eq!(document["stats"]["requests"], 2, "{stdout}");
+    // Two searches and nothing else: no per-model reads, no writes. A server that refuses
+    // the `name IN` filter (MLflow 2.x) costs the two refused searches more, then the whole
+    // read (docs/reliability.md "Scoped reads"); the debug log says which happened.
+    let refused = stderr.contains("the server refused a `name IN` filter");
+    let expected = if refused { 4 } else { 2 };
+    assert_eq!(
+        document["stats"]["requests"], expected,
+        "{stdout}\n{stderr}"
+    );
     assert_eq!(read(&client, &name).await, after);
 }
 
