@@ -703,15 +703,7 @@ mod tests {
         // Someone archives version 1 right after mlreg promoted it, before verification.
         let sneaky = |model: &str, _: &Outcome| {
             assert_eq!(model, "m");
-            registry.mutate(|snapshot| {
-                if let Some(v) = snapshot
-                    .models
-                    .get_mut("m")
-                    .and_then(|m| m.versions.get_mut(&1))
-                {
-                    v.stage = Archived;
-                }
-            });
+            registry.edit_version("m", 1, |v| v.stage = Archived);
         };
         let report = apply(&registry, &desired, &plan, &options, &sneaky).await;
         assert_eq!(report.models[0].status, Convergence::Failed);
@@ -924,15 +916,7 @@ mod tests {
         let desired = desired(vec![model("m", &[2], &[])]);
         let plan = compute_plan(&desired, &registry.state(), &Selection::default()).expect("plan");
         // Someone promotes version 3 in the UI after the plan was made.
-        registry.mutate(|snapshot| {
-            if let Some(v) = snapshot
-                .models
-                .get_mut("m")
-                .and_then(|m| m.versions.get_mut(&3))
-            {
-                v.stage = Production;
-            }
-        });
+        registry.edit_version("m", 3, |v| v.stage = Production);
         let report = apply(&registry, &desired, &plan, &options(), &|_, _| {}).await;
         assert!(report.is_success(), "{report:#?}");
         assert!(report.models[0].replanned);

@@ -563,15 +563,7 @@ mod tests {
         let (registry, desired) = gated_registry();
         registry.add_run("r1", &[("acc", 0.91)]);
         registry.add_run("r2", &[]);
-        registry.mutate(|snapshot: &mut Snapshot| {
-            if let Some(v) = snapshot
-                .models
-                .get_mut("m")
-                .and_then(|m| m.versions.get_mut(&2))
-            {
-                v.source = "models:/m-abc".into();
-            }
-        });
+        registry.edit_version("m", 2, |v| v.source = "models:/m-abc".into());
         registry.add_logged_model("m-abc", &[("acc", 0.92)]);
         let snapshot = registry.snapshot().await.expect("snapshot");
         let now = at("2026-01-01T00:00:00Z");

@@ -623,15 +623,7 @@ mod tests {
         assert_eq!(stage_of(&registry, "m", 1), Archived);
 
         // Someone moves version 2 to Staging by hand: reported, not reverted.
-        registry.mutate(|snapshot| {
-            if let Some(v) = snapshot
-                .models
-                .get_mut("m")
-                .and_then(|m| m.versions.get_mut(&2))
-            {
-                v.stage = Staging;
-            }
-        });
+        registry.edit_version("m", 2, |v| v.stage = Staging);
         let writes = registry.writes().len();
         assert_eq!(
             reconcile(&mut reconciler, &v2, true).await,
@@ -716,15 +708,7 @@ mod tests {
             reconcile(&mut reconciler, &v1, true).await,
             Verdict::Success
         );
-        registry.mutate(|snapshot| {
-            if let Some(v) = snapshot
-                .models
-                .get_mut("m")
-                .and_then(|m| m.versions.get_mut(&1))
-            {
-                v.stage = Archived;
-            }
-        });
+        registry.edit_version("m", 1, |v| v.stage = Archived);
         assert_eq!(
             reconcile(&mut reconciler, &v1, true).await,
             Verdict::Success

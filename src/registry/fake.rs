@@ -55,6 +55,20 @@ impl FakeRegistry {
         edit(&mut self.lock().snapshot);
     }
 
+    /// Edits one version as someone else would (by hand, in the UI); nothing when it does
+    /// not exist.
+    pub fn edit_version(&self, model: &str, version: u64, edit: impl FnOnce(&mut ObservedVersion)) {
+        if let Some(found) = self
+            .lock()
+            .snapshot
+            .models
+            .get_mut(model)
+            .and_then(|model| model.versions.get_mut(&version))
+        {
+            edit(found);
+        }
+    }
+
     /// The current state.
     pub fn state(&self) -> Snapshot {
         self.lock().snapshot.clone()
