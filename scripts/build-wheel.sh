@@ -2,13 +2,21 @@
 # Builds the mlreg wheel (pyproject.toml: maturin, `bindings = "bin"`) into target/wheels from
 # a clean checkout: installs the pinned maturin into .venv-tools (scripts/setup-tools.sh),
 # generates the man pages and shell completions the wheel installs under share/, then runs
-# `maturin build`. Prints the wheel's path on stdout.
+# `maturin build`. Prints the wheel's path on stdout (with --sdist, then the source
+# distribution's path: a .tar.gz holding the crate's sources, Cargo.lock and the generated
+# files, from which pip builds the same wheel with a Rust toolchain).
 #
-# Usage: scripts/build-wheel.sh
+# Usage: scripts/build-wheel.sh [--sdist]
 # Environment: MLREG_WHEEL_PROFILE, the cargo profile (default `release`, what to publish; CI
 # uses `dev`, which reuses the binary `cargo test` already built instead of spending minutes on
 # an optimized build).
 set -euo pipefail
+sdist=0
+case "${1:-}" in
+  "") ;;
+  --sdist) sdist=1 ;;
+  *) echo "usage: scripts/build-wheel.sh [--sdist]" >&2; exit 2 ;;
+esac
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 profile="${MLREG_WHEEL_PROFILE:-release}"
@@ -41,3 +49,8 @@ rm -rf "$root/target/wheel-first"
 rm -f "$wheels"/mlreg-"$version"-*.whl
 "$tools/maturin" build --locked --profile "$profile" --out "$wheels" >&2
 ls "$wheels"/mlreg-"$version"-*.whl
+if [[ "$sdist" == 1 ]]; then
+  rm -f "$wheels"/mlreg-"$version".tar.gz
+  "$tools/maturin" sdist --out "$wheels" >&2
+  ls "$wheels"/mlreg-"$version".tar.gz
+fi

@@ -2,7 +2,10 @@
 # CI step (scripts/test.sh): builds the wheel with scripts/build-wheel.sh, installs it into a
 # fresh virtual environment with pip (no index: only the wheel) and runs the installed mlreg:
 # `--version`, `validate` on desired-state/, and `plan` against a throw-away MLflow server
-# (scripts/mlflow-server.sh). Also checks the wheel installed the man pages and completions.
+# (scripts/mlflow-server.sh). Also checks the wheel installed the man pages and completions,
+# and that the source distribution holds what a build from it needs (the sources, Cargo.lock,
+# build.rs, the generated share/ files) and nothing of the machine that made it (no target/
+# beyond those files, no virtual environment).
 #
 # Environment: MLREG_WHEEL_PROFILE (default here: `dev`, see scripts/build-wheel.sh).
 set -euo pipefail
@@ -10,7 +13,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 fail() { echo "check-wheel: $*" >&2; exit 1; }
 
-wheel="$(MLREG_WHEEL_PROFILE="${MLREG_WHEEL_PROFILE:-dev}" scripts/build-wheel.sh)"
+built="$(MLREG_WHEEL_PROFILE="${MLREG_WHEEL_PROFILE:-dev}" scripts/build-wheel.sh --sdist)"
+wheel="$(sed -n 1p <<<"$built")"
+sdist="$(sed -n 2p <<<"$built")"
+[[ "$wheel" == *.whl && "$sdist" == *.tar.gz ]] || fail "build-wheel.sh --sdist printed: $built"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlreg-wheel.XXXXXX")"
 server=""
 cleanup() {
@@ -18,6 +24,17 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+listing="$(tar tzf "$sdist")"
+base="$(basename "$sdist" .tar.gz)"
+for file in Cargo.toml Cargo.lock build.rs pyproject.toml src/main.rs src/lib.rs \
+  target/wheel-data/data/share/man/man1/mlreg.1 target/wheel-data/data/share/zsh/site-functions/_mlreg; do
+  grep -qx "$base/$file" <<<"$listing" || fail "the sdist holds no $file"
+done
+if grep -E "^$base/(\.venv|target/(debug|release|wheels))" <<<"$listing" | head -1 | grep -q .; then
+  fail "the sdist holds build output or a virtual environment"
+fi
+echo "check-wheel: $(basename "$sdist"): $(wc -l <<<"$listing") files, $(du -k "$sdist" | cut -f1) KiB" >&2
 
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --no-index --disable-pip-version-check "$wheel"
