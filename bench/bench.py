@@ -1033,6 +1033,9 @@ Reproduce: `bench/run.sh` (this table; about 10 minutes plus the build), `bench/
 (20 × 10 smoke run, 2–3 minutes, leaves docs/ alone), `bench/run.sh --models N --versions M`,
 `bench/run.sh --preset large` (500 × 40; the script's apply is sampled on 50 models and
 extrapolated). Every figure of a run is also written to `target/bench/results-<time>.json`.
+A large shared registry (5000 × 20, 10 models managed: scoped reads, the daemon's memory, the
+plan's growth to 100 000 versions) has its own run and page: `bench/run.sh --preset shared`,
+[benchmarks-scale.md](benchmarks-scale.md).
 
 ## Machine
 
