@@ -356,6 +356,13 @@ fn card(html: &mut Markup, status: &Status, model: &ModelStatus, full: bool, fil
     }
 
     targets(html, &record.rows);
+    if record
+        .observed
+        .as_ref()
+        .is_some_and(|observed| observed.before_apply)
+    {
+        html.raw("<p class=\"muted\">Registry values as read before the last apply, which did not converge.</p>\n");
+    }
     description(html, record, full);
     pending(html, model);
     gates(html, model);

@@ -15,7 +15,9 @@
 //!
 //! What one reconcile does — and how a manifest change is told apart from drift made by hand
 //! in the registry — is in [`reconciler`]. The endpoints are in [`http`], the metrics in
-//! [`metrics`], the `/status` document in [`status`], the timing in [`schedule`].
+//! [`metrics`], the `/status` document in [`status`], the status page in [`html`] (what
+//! it shows beyond `/status`, recorded after each reconcile, in [`page`]), the timing in
+//! [`schedule`].
 //!
 //! Two kinds of error: the daemon stops (exit 1) only when it cannot start — the listen
 //! address cannot be bound, or the directory cannot be watched ([`Error`]). Everything

@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::status::{ModelStatus, ReconcileResult, Shared, Status, SyncState};
-use crate::apply::ApplyReport;
+use super::status::{ManifestsStatus, ModelStatus, ReconcileResult, Shared, Status, SyncState};
+use crate::apply::{ApplyReport, Convergence};
 use crate::manifest::{DesiredModel, DesiredState};
 use crate::notify::{self, Event, EventKind};
 use crate::registry::{ObservedModel, Snapshot};
@@ -73,6 +73,9 @@ pub struct Observed {
     pub description: String,
     /// When it was read (RFC 3339).
     pub read_at: String,
+    /// Whether it was read before an apply that did not converge (some changes may have
+    /// landed since).
+    pub before_apply: bool,
 }
 
 /// A declared stage or alias next to what the registry holds.
@@ -193,12 +196,16 @@ impl PageState {
 
 /// The manifest problems found in the file declaring `model`.
 pub fn manifest_errors<'s>(model: &ModelStatus, status: &'s Status) -> Vec<&'s str> {
-    if status.manifests.valid {
+    errors_in(&model.manifest, &status.manifests)
+}
+
+/// The problems of the last read of the manifests (`file:line:column: message`) in `file`.
+fn errors_in<'s>(file: &std::path::Path, manifests: &'s ManifestsStatus) -> Vec<&'s str> {
+    if manifests.valid {
         return Vec::new();
     }
-    let prefix = format!("{}:", model.manifest.display());
-    status
-        .manifests
+    let prefix = format!("{}:", file.display());
+    manifests
         .errors
         .iter()
         .filter(|error| error.starts_with(&prefix))
@@ -278,22 +285,32 @@ fn record_into(status: &mut Status, seen: &Seen<'_>) {
                         .map(|model| model.description.clone())
                         .unwrap_or_default(),
                     read_at: last.started_at.clone(),
+                    before_apply: false,
                 });
                 record.rows = rows(declared, observed);
+                // A model whose changes converged holds what is declared (the apply
+                // verified it by reading it again); the snapshot was read before.
+                let applied_model = seen
+                    .report
+                    .and_then(|report| report.models.iter().find(|m| m.model == model.name));
+                match applied_model.map(|m| m.status) {
+                    Some(Convergence::Converged) => {
+                        for row in &mut record.rows {
+                            row.observed.clone_from(&row.declared);
+                        }
+                    }
+                    Some(Convergence::Failed | Convergence::Interrupted) => {
+                        if let Some(observed) = &mut record.observed {
+                            observed.before_apply = true;
+                        }
+                    }
+                    Some(Convergence::InSync) | None => {}
+                }
             } else if record.rows.is_empty() {
                 record.rows = rows_unread(declared);
             }
         }
-        let invalid: Vec<&String> = if manifests.valid {
-            Vec::new()
-        } else {
-            let prefix = format!("{}:", model.manifest.display());
-            manifests
-                .errors
-                .iter()
-                .filter(|error| error.starts_with(&prefix))
-                .collect()
-        };
+        let invalid = errors_in(&model.manifest, manifests);
         let mut events: Vec<Event> = applied
             .iter()
             .filter(|event| event.model.as_deref() == Some(model.name.as_str()))
@@ -310,7 +327,7 @@ fn record_into(status: &mut Status, seen: &Seen<'_>) {
         if let Some(first) = invalid.first() {
             events.push(Event {
                 changes: Vec::new(),
-                ..event(EventKind::Invalid, Some((*first).clone()))
+                ..event(EventKind::Invalid, Some((*first).to_owned()))
             });
         }
         let failed_now = events.iter().any(|e| e.event == EventKind::Failed);
@@ -326,7 +343,7 @@ fn record_into(status: &mut Status, seen: &Seen<'_>) {
             }
             _ => {}
         }
-        let outcome = outcome(model, &events, invalid.first().map(|e| e.as_str()));
+        let outcome = outcome(model, &events, invalid.first().copied());
         record.last = Some(LastRun {
             at: last.started_at.clone(),
             trigger: last.trigger.as_str().to_owned(),
@@ -518,5 +535,90 @@ mod tests {
         }
         assert_eq!(ring.len(), EVENTS_PER_MODEL);
         assert!(ring.iter().all(|r| r.event.event == EventKind::Applied));
+    }
+
+    /// The reconciler records, once per reconcile: declared next to observed, an `applied`
+    /// event for what converged, one `drift` event however many resyncs find it.
+    #[tokio::test]
+    async fn the_reconciler_records_rows_and_events() {
+        use std::sync::Arc;
+
+        use tokio_util::sync::CancellationToken;
+
+        use crate::daemon::metrics::Metrics;
+        use crate::daemon::reconciler::{Reconciler, Settings, Verdict};
+        use crate::daemon::status::Trigger;
+        use crate::manifest::fixture;
+        use crate::registry::fake::FakeRegistry;
+        use crate::stage::Stage::{None as NoStage, Production, Staging};
+
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Production), (2, NoStage)]);
+        let shared = Arc::new(Shared::new(
+            Status::new("d".into(), false),
+            Metrics::new(),
+            CancellationToken::new(),
+        ));
+        let settings = Settings {
+            dir: "/nonexistent".into(),
+            self_heal: false,
+            max_changes: None,
+            annotate: false,
+            concurrency: 1,
+        };
+        let mut reconciler = Reconciler::new(&registry, settings, Arc::clone(&shared));
+        let desired = fixture::desired([fixture::model("m")
+            .stage(Production, &[2])
+            .alias("champion", 2)
+            .build()]);
+        let token = CancellationToken::new();
+        let mut reconcile = async |trigger| {
+            reconciler
+                .reconcile(&desired, true, trigger, &token, &token)
+                .await
+        };
+        assert_eq!(reconcile(Trigger::Startup).await, Verdict::Success);
+        let record = shared.snapshot().page.models["m"].clone();
+        assert_eq!(
+            record.rows,
+            vec![
+                Row {
+                    target: "Production".into(),
+                    declared: "2".into(),
+                    observed: "2".into()
+                },
+                Row {
+                    target: "Staging".into(),
+                    declared: "(none)".into(),
+                    observed: "(none)".into()
+                },
+                Row {
+                    target: "@champion".into(),
+                    declared: "2".into(),
+                    observed: "2".into()
+                },
+            ],
+            "converged: the registry holds what is declared: {record:?}"
+        );
+        assert_eq!(record.events.len(), 1);
+        assert_eq!(record.events[0].event.event, EventKind::Applied);
+        assert_eq!(record.events[0].event.changes.len(), 3);
+        assert!(
+            record
+                .last
+                .as_ref()
+                .is_some_and(|last| last.outcome == "applied 3 change(s)")
+        );
+
+        registry.edit_version("m", 2, |version| version.stage = Staging);
+        for _ in 0..3 {
+            assert_eq!(reconcile(Trigger::Resync).await, Verdict::Success);
+        }
+        let record = shared.snapshot().page.models["m"].clone();
+        let kinds: Vec<EventKind> = record.events.iter().map(|r| r.event.event).collect();
+        assert_eq!(kinds, vec![EventKind::Applied, EventKind::Drift]);
+        assert_eq!(record.rows[0].observed, "(none)");
+        assert_eq!(record.rows[1].observed, "2");
+        assert!(!record.rows[0].matches());
     }
 }
