@@ -26,9 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::html;
 use super::status::Shared;
 use super::webhook::{self, Delivery, Verifier};
+use super::{html, page};
 
 /// The largest webhook body read: MLflow's payloads are a few hundred bytes.
 const MAX_WEBHOOK_BODY: usize = 64 * 1024;
@@ -153,7 +153,7 @@ async fn page_index(
         })
         .unwrap_or_default();
     let view = html::View { filter };
-    let body = html::index(&shared.snapshot(), &view);
+    let body = html::index(&page::settled(shared.snapshot()), &view);
     (StatusCode::OK, page_headers(HTML), body).into_response()
 }
 
@@ -161,7 +161,7 @@ async fn page_model(
     State(AppState { shared, .. }): State<AppState>,
     Path(name): Path<String>,
 ) -> Response {
-    let status = shared.snapshot();
+    let status = page::settled(shared.snapshot());
     match html::model(&status, &name) {
         Some(body) => (StatusCode::OK, page_headers(HTML), body).into_response(),
         None => (

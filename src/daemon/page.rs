@@ -44,6 +44,19 @@ pub struct Board {
     pub commit: Option<String>,
     /// Per managed model, by name.
     pub models: BTreeMap<String, ModelRecord>,
+    /// The models' status as the last reconcile left it. `/status` is updated while a
+    /// reconcile runs (a failed model shows its pending changes, then its error); the page
+    /// shows whole reconciles, so that it never flickers between the two.
+    pub settled: Option<Vec<ModelStatus>>,
+}
+
+/// `status` as the page shows it: the models as the last reconcile left them (the live
+/// list until one has finished), the rest (readiness, manifests) as it is now.
+pub fn settled(mut status: Status) -> Status {
+    if let Some(models) = status.page.settled.take() {
+        status.models = models;
+    }
+    status
 }
 
 /// One model on the page.
@@ -354,6 +367,7 @@ fn record_into(status: &mut Status, seen: &Seen<'_>) {
             push_event(&mut record.events, &last.started_at, event);
         }
     }
+    page.settled = Some(models.clone());
 }
 
 /// Appends `event` unless it repeats the model's last event (the same drift found by every

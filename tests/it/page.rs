@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use mlreg::registry::Registry as _;
 use mlreg::stage::Stage::{Production, Staging};
-use serde_json::Value;
 
 use crate::support::browser;
 use crate::support::daemon::{Daemon, http_get};
@@ -74,14 +73,14 @@ fn row(dom: &str, model: &str, target: &str) -> (String, String) {
     (cell("declared"), cell("observed"))
 }
 
-async fn model_status(address: &str, model: &str) -> Value {
-    let (_, body) = http_get(address, "/status").await.unwrap_or_default();
-    let status: Value = serde_json::from_str(&body).unwrap_or_default();
-    status["models"]
-        .as_array()
-        .and_then(|models| models.iter().find(|m| m["name"] == model))
-        .cloned()
-        .unwrap_or(Value::Null)
+/// The state `/` shows for `model` (its card's `data-state`), as the server renders it.
+async fn page_state(address: &str, model: &str) -> String {
+    let (_, body) = http_get(address, "/").await.unwrap_or_default();
+    let marker = format!("data-name=\"{}\" data-state=\"", serialized(model));
+    body.split_once(&marker)
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn page_url(daemon: &Daemon, path: &str) -> String {
@@ -207,9 +206,9 @@ async fn the_status_page_shows_every_state_in_a_real_browser() {
             let address = address.clone();
             let (synced, gated, failing) = (synced.clone(), gated.clone(), failing.clone());
             async move {
-                model_status(&address, &synced).await["state"] == "in_sync"
-                    && model_status(&address, &gated).await["state"] == "blocked"
-                    && model_status(&address, &failing).await["last_error"].is_string()
+                page_state(&address, &synced).await == "in-sync"
+                    && page_state(&address, &gated).await == "blocked"
+                    && page_state(&address, &failing).await == "failed"
             }
         })
         .await;
@@ -222,10 +221,7 @@ async fn the_status_page_shows_every_state_in_a_real_browser() {
         .wait_for("the drift to be reported", || {
             let address = address.clone();
             let drifted = drifted.clone();
-            async move {
-                let model = model_status(&address, &drifted).await;
-                model["state"] == "drifted" && model["will_apply"] == false
-            }
+            async move { page_state(&address, &drifted).await == "drift" }
         })
         .await;
 
@@ -348,11 +344,8 @@ async fn the_status_page_shows_every_state_in_a_real_browser() {
     daemon
         .wait_for("the manifests to be invalid", || {
             let address = address.clone();
-            async move {
-                let (_, body) = http_get(&address, "/status").await.unwrap_or_default();
-                let status: Value = serde_json::from_str(&body).unwrap_or_default();
-                status["manifests"]["valid"] == false
-            }
+            let broken = broken.clone();
+            async move { page_state(&address, &broken).await == "invalid" }
         })
         .await;
     let dom = browser::dump_dom(&page_url(&daemon, "/")).await;

@@ -214,7 +214,7 @@ fn fixture() -> Status {
             },
         );
     }
-    let mut status = shared.snapshot();
+    let mut status = page::settled(shared.snapshot());
     if let Some(record) = status.page.models.get_mut("fraud") {
         record.events.push_front(Recorded {
             at: "2026-11-28T09:00:00Z".into(),
