@@ -1,9 +1,9 @@
 //! The status page: `GET /` (every managed model) and `GET /models/NAME` (one, in full),
-//! server-rendered HTML over the shared [`Status`] and its [`page`](super::page) records.
+//! server-rendered HTML over the shared [`Status`] and its [`page`] records.
 //!
-//! **Safe by construction.** Markup is written through [`Markup`], which takes literal
-//! markup only as `&'static str` ([`Markup::raw`]): every string that comes from a
-//! manifest, the registry, an error or a request goes through [`Markup::text`], that is
+//! **Safe by construction.** Markup is written through `Markup`, which takes literal
+//! markup only as `&'static str` (`Markup::raw`): every string that comes from a
+//! manifest, the registry, an error or a request goes through `Markup::text`, that is
 //! through [`escape`], the one escaping function, for element content and attribute values
 //! alike. The page holds no inline script or style: the stylesheet and the script (filter
 //! box, refresh) are served from `/assets/`, and [`CONTENT_SECURITY_POLICY`] allows nothing
@@ -356,10 +356,11 @@ fn card(html: &mut Markup, status: &Status, model: &ModelStatus, full: bool, fil
     }
 
     targets(html, &record.rows);
-    if record
-        .observed
-        .as_ref()
-        .is_some_and(|observed| observed.before_apply)
+    if !record.rows.is_empty()
+        && record
+            .observed
+            .as_ref()
+            .is_some_and(|observed| observed.before_apply)
     {
         html.raw("<p class=\"muted\">Registry values as read before the last apply, which did not converge.</p>\n");
     }
