@@ -18,6 +18,8 @@
       window.history.replaceState(null, "", url);
     });
   }
+  // Says the script ran (the Content-Security-Policy let it load): the page's test checks it.
+  document.documentElement.setAttribute("data-script", "ready");
   // Refresh every 15 s, but never while someone is typing in the filter box.
   window.setInterval(function () {
     if (document.activeElement !== box) { window.location.reload(); }

@@ -272,6 +272,10 @@ async fn the_status_page_shows_every_state_in_a_real_browser() {
         1,
         "only the page's own script"
     );
+    assert!(
+        dom.contains("<html lang=\"en\" data-script=\"ready\">"),
+        "the page's same-origin script did not run under its Content-Security-Policy"
+    );
     // The header: readiness, the registry without credentials, counts per state.
     assert!(
         dom.contains("Not ready"),
