@@ -418,3 +418,21 @@ async fn the_routes_serve_the_page_with_its_headers() {
     stop.cancel();
     let _ = server.await;
 }
+
+#[test]
+fn models_are_grouped_by_environment_when_they_have_one() {
+    let mut status = fixture();
+    for name in ["fraud", "ranker"] {
+        if let Some(record) = status.page.models.get_mut(name) {
+            record.environment = Some("prod <eu>".into());
+        }
+    }
+    let html = index(&status, &View::default());
+    assert_eq!(html.matches("<section class=\"group\"").count(), 2);
+    let prod = html
+        .find("<h2 class=\"environment\">Environment <span class=\"mono\">prod &lt;eu&gt;</span></h2>")
+        .expect("the environment's heading");
+    let (outside, inside) = html.split_at(prod);
+    assert!(inside.contains("data-name=\"fraud\"") && inside.contains("data-name=\"ranker\""));
+    assert!(!outside.contains("data-name=\"fraud\"") && outside.contains("data-name=\"search\""));
+}
