@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command (README, CI): installs the pinned MLflow into .venv if needed,
-# then checks formatting, lints, the forbidden-pattern list, unused dependencies and the API
-# docs, and runs every test — unit tests and the integration tests, which start their own
+# The project's test command (README, CI): installs the pinned MLflow into .venv and Chromium
+# (Debian's package, for the status page's test) if needed, then checks formatting, lints, the
+# forbidden-pattern list, unused dependencies and the API docs, and runs every test — unit tests and the integration tests, which start their own
 # MLflow server. Then the distribution checks: the registry-facing integration tests again
 # against MLflow 2.x (the compatibility matrix), the wheel built, installed and run, and the
 # Kubernetes example validated against the Kubernetes schemas.
@@ -20,6 +20,9 @@ trap 'status=$?; if [[ $status == 0 && -n "$current" ]]; then printf "<== %ss: %
 
 step "MLflow (pinned in requirements-mlflow.txt) into .venv"
 scripts/setup-mlflow.sh >/dev/null
+
+step "Chromium (for the status page's test) when /usr/bin/chromium is missing"
+scripts/setup-chromium.sh >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -11,8 +11,11 @@ use crate::settings::WatchSettings;
 use super::client;
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub async fn run(settings: WatchSettings) -> anyhow::Result<ExitStatus> {
+pub async fn run(mut settings: WatchSettings) -> anyhow::Result<ExitStatus> {
     let metrics = Metrics::new();
+    if let Ok(registry) = &settings.registry {
+        settings.config.registry = Some(registry.base_url.clone());
+    }
     let client = client(settings.registry)?.with_observer({
         let metrics = metrics.clone();
         move |endpoint, latency, status| metrics.observe_request(endpoint, latency, status)

@@ -2,6 +2,9 @@
 //!
 //! | path | answer |
 //! |---|---|
+//! | `/` | the status page: every managed model, HTML ([`super::html`]); `?q=` filters |
+//! | `/models/NAME` | one model in full (NAME percent-decoded; 404 page for an unknown one) |
+//! | `/assets/page.css`, `/assets/page.js` | the page's stylesheet and script |
 //! | `/healthz` | 200 `ok` while the process runs (liveness) |
 //! | `/readyz` | 200 `ready` when the manifests are valid and the last reconcile succeeded; else 503 and the reason (readiness) |
 //! | `/metrics` | Prometheus/OpenMetrics text |
@@ -15,7 +18,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::status::Shared;
 use super::webhook::{self, Delivery, Verifier};
+use super::{html, page};
 
 /// The largest webhook body read: MLflow's payloads are a few hundred bytes.
 const MAX_WEBHOOK_BODY: usize = 64 * 1024;
@@ -48,6 +52,9 @@ struct AppState {
 const TEXT: &str = "text/plain; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const JSON: &str = "application/json";
+const HTML: &str = "text/html; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// The routes, over the shared state; `POST /hooks/mlflow` only with `hooks`.
 pub fn router(shared: Arc<Shared>, hooks: Option<Hooks>) -> Router {
@@ -55,7 +62,11 @@ pub fn router(shared: Arc<Shared>, hooks: Option<Hooks>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/status", get(status));
+        .route("/status", get(status))
+        .route("/", get(page_index))
+        .route("/models/{*name}", get(page_model))
+        .route(html::CSS_PATH, get(page_css))
+        .route(html::JS_PATH, get(page_js));
     if hooks.is_some() {
         router = router.route("/hooks/mlflow", post(mlflow_hook));
     }
@@ -113,6 +124,63 @@ async fn status(State(AppState { shared, .. }): State<AppState>) -> Response {
     }
 }
 
+/// The headers of the page and its assets: the content type, a Content-Security-Policy
+/// allowing only same-origin script and style files, no sniffing, no framing, no caching.
+fn page_headers(content_type: &'static str) -> [(header::HeaderName, &'static str); 6] {
+    [
+        (header::CONTENT_TYPE, content_type),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            html::CONTENT_SECURITY_POLICY,
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ]
+}
+
+async fn page_index(
+    State(AppState { shared, .. }): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let filter = query
+        .as_deref()
+        .and_then(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "q")
+                .map(|(_, value)| value.into_owned())
+        })
+        .unwrap_or_default();
+    let view = html::View { filter };
+    let body = html::index(&page::settled(shared.snapshot()), &view);
+    (StatusCode::OK, page_headers(HTML), body).into_response()
+}
+
+async fn page_model(
+    State(AppState { shared, .. }): State<AppState>,
+    Path(name): Path<String>,
+) -> Response {
+    let status = page::settled(shared.snapshot());
+    match html::model(&status, &name) {
+        Some(body) => (StatusCode::OK, page_headers(HTML), body).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            page_headers(HTML),
+            html::not_found(&status, &name),
+        )
+            .into_response(),
+    }
+}
+
+async fn page_css() -> Response {
+    (StatusCode::OK, page_headers(CSS), html::CSS).into_response()
+}
+
+async fn page_js() -> Response {
+    (StatusCode::OK, page_headers(JAVASCRIPT), html::JS).into_response()
+}
+
 /// An MLflow webhook delivery: verified before its body is read, answered at once; the
 /// model it names (if any) is queued for the daemon's loop, which reads the registry itself.
 async fn mlflow_hook(
@@ -168,7 +236,7 @@ async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, TEXT)],
-        "not found; try /healthz, /readyz, /metrics or /status\n",
+        "not found; try / (the status page), /healthz, /readyz, /metrics or /status\n",
     )
         .into_response()
 }

@@ -15,7 +15,9 @@
 //!
 //! What one reconcile does — and how a manifest change is told apart from drift made by hand
 //! in the registry — is in [`reconciler`]. The endpoints are in [`http`], the metrics in
-//! [`metrics`], the `/status` document in [`status`], the timing in [`schedule`].
+//! [`metrics`], the `/status` document in [`status`], the status page in [`html`] (what
+//! it shows beyond `/status`, recorded after each reconcile, in [`page`]), the timing in
+//! [`schedule`].
 //!
 //! Two kinds of error: the daemon stops (exit 1) only when it cannot start — the listen
 //! address cannot be bound, or the directory cannot be watched ([`Error`]). Everything
@@ -23,8 +25,10 @@
 //! reported on `/readyz`, `/status` and `/metrics`, and retried.
 
 pub mod debounce;
+pub mod html;
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod reconciler;
 pub mod schedule;
 pub mod status;
@@ -97,6 +101,8 @@ pub struct Config {
     pub debounce: Window,
     /// Verifies MLflow webhook deliveries on `POST /hooks/mlflow` (`None`: no such route).
     pub webhook: Option<Arc<webhook::Verifier>>,
+    /// The registry's address, shown on the status page without its credentials.
+    pub registry: Option<url::Url>,
 }
 
 impl Config {
@@ -113,6 +119,7 @@ impl Config {
             concurrency: usize::from(crate::settings::DEFAULT_CONCURRENCY),
             debounce: Window::default(),
             webhook: None,
+            registry: None,
         }
     }
 
@@ -170,11 +177,9 @@ pub async fn run<R: Registry>(
             source,
         })?;
 
-    let shared = Arc::new(Shared::new(
-        Status::new(config.dir.clone(), config.self_heal),
-        metrics,
-        shutdown.stop(),
-    ));
+    let mut status = Status::new(config.dir.clone(), config.self_heal);
+    status.page.registry = config.registry.as_ref().map(page::redact);
+    let shared = Arc::new(Shared::new(status, metrics, shutdown.stop()));
     let (hooks, mut hook_events) = match &config.webhook {
         Some(verifier) => {
             let (sender, receiver) = mpsc::channel(WEBHOOK_CHANNEL_CAPACITY);
@@ -199,7 +204,7 @@ pub async fn run<R: Registry>(
         interval_s = config.interval.as_secs_f64(),
         self_heal = config.self_heal,
         watcher = if config.poll.is_some() { "poll" } else { "native" },
-        "mlreg watch started; endpoints: /healthz /readyz /metrics /status"
+        "mlreg watch started; endpoints: / (status page) /healthz /readyz /metrics /status"
     );
 
     let settings = Settings {

@@ -114,6 +114,12 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             started,
             started_at,
             changes_applied: 0,
+            seen: super::page::Seen {
+                desired,
+                observed: None,
+                report: None,
+                commit: git_commit(&self.settings.dir).await,
+            },
         };
 
         // 1. Read the managed models (a scoped read: what they cost, not what the registry
@@ -132,6 +138,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                 return self.finish(&run, Verdict::Failure(message));
             }
         };
+        run.seen.observed = Some(&snapshot);
 
         // 2. Plan every managed model.
         // Evidence is read only for versions entering gated targets (often nothing).
@@ -313,6 +320,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
         };
         let report = apply::apply(self.registry, desired, &to_apply, &options, &progress).await;
         run.changes_applied = report.counts().0;
+        run.seen.report = Some(&report);
         self.record_report(desired, &report);
         if report.interrupted {
             tracing::warn!(
@@ -433,6 +441,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             }
             (drifted, blocked)
         });
+        super::page::record(&self.shared, &run.seen);
         let metrics = &self.shared.metrics;
         metrics.set_models_drifted(models_drifted);
         metrics.set_gate_blocked(gate_blocked);
@@ -457,11 +466,13 @@ impl<'r, R: Registry> Reconciler<'r, R> {
 }
 
 /// The bookkeeping of one reconcile.
-struct Run {
+struct Run<'a> {
     trigger: Trigger,
     started: Instant,
     started_at: String,
     changes_applied: usize,
+    /// What the status page records of it.
+    seen: super::page::Seen<'a>,
 }
 
 /// A model whose state is not known.

@@ -150,6 +150,9 @@ pub struct Status {
     pub last_success_at: Option<String>,
     /// Every managed model, by name.
     pub models: Vec<ModelStatus>,
+    /// What only the status page shows (declared next to observed, recent events).
+    #[serde(skip)]
+    pub page: super::page::Board,
 }
 
 impl Status {
@@ -165,6 +168,7 @@ impl Status {
             last_reconcile: None,
             last_success_at: None,
             models: Vec::new(),
+            page: super::page::Board::default(),
         }
     }
 

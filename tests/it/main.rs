@@ -16,6 +16,7 @@ mod faults;
 mod gates;
 mod lifecycle;
 mod notify;
+mod page;
 mod races;
 mod reconcile;
 mod registry;

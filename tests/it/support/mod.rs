@@ -7,6 +7,7 @@
 //! themselves by model name ([`unique`]). [`proxy::FaultProxy`] sits between a client
 //! and a server to inject faults (error statuses, lost answers, dropped connections).
 
+pub mod browser;
 pub mod daemon;
 pub mod fleet;
 pub mod manifest;
