@@ -332,6 +332,7 @@ def verdict(ok: bool) -> str:
 
 def document(table: str, r: dict, args) -> str:
     m = r["machine"]
+    analysis = bench.kept_analysis(args.out) or "(No analysis written yet.)"
     return f"""# Scale benchmark
 
 What a plan costs on a large shared registry, and what the daemon holds in memory there
@@ -349,6 +350,12 @@ seeded through the REST API and reconciled, then cloned row for row in the SQLit
 searches sent from Python on fresh connections (the largest pages MLflow allows); mlreg's
 figures are whole-process wall times of the release binary (start, read, plan, print), medians
 of interleaved repetitions. RSS is read from `/proc/PID/status` (VmRSS, VmHWM).
+
+## Reading the results
+
+{bench.ANALYSIS_BEGIN}
+{analysis}
+{bench.ANALYSIS_END}
 """
 
 
