@@ -25,7 +25,9 @@
 pub mod debounce;
 pub mod http;
 pub mod metrics;
+pub mod notifications;
 pub mod reconciler;
+pub mod registration;
 pub mod schedule;
 pub mod status;
 pub mod watcher;
@@ -97,6 +99,8 @@ pub struct Config {
     pub debounce: Window,
     /// Verifies MLflow webhook deliveries on `POST /hooks/mlflow` (`None`: no such route).
     pub webhook: Option<Arc<webhook::Verifier>>,
+    /// Where notifications go (`--notify`; none by default).
+    pub notify: crate::settings::NotifySettings,
 }
 
 impl Config {
@@ -113,6 +117,7 @@ impl Config {
             concurrency: usize::from(crate::settings::DEFAULT_CONCURRENCY),
             debounce: Window::default(),
             webhook: None,
+            notify: crate::settings::NotifySettings::default(),
         }
     }
 
@@ -170,6 +175,12 @@ pub async fn run<R: Registry>(
             source,
         })?;
 
+    let (notifier, delivery) = crate::notify::Notifier::start_counted(
+        config.notify.targets.clone(),
+        config.notify.secret.clone(),
+        metrics.notification_counts(),
+    );
+    let notifications = notifications::Notifications::new(notifier, config.dir.clone());
     let shared = Arc::new(Shared::new(
         Status::new(config.dir.clone(), config.self_heal),
         metrics,
@@ -210,7 +221,9 @@ pub async fn run<R: Registry>(
         concurrency: config.concurrency,
     };
     let mut daemon = Daemon {
-        reconciler: Reconciler::new(registry, settings, Arc::clone(&shared)),
+        reconciler: Reconciler::new(registry, settings, Arc::clone(&shared))
+            .with_notifications(notifications.clone()),
+        notifications,
         backoff: schedule::Backoff::new(MIN_BACKOFF.min(config.interval), config.interval),
         config,
         shared,
@@ -223,6 +236,9 @@ pub async fn run<R: Registry>(
     daemon
         .run_loop(&mut events, hook_events.as_mut(), shutdown)
         .await;
+    // Every sender goes with the loop; what is still queued gets a short bound.
+    drop(daemon);
+    delivery.finish(crate::notify::FLUSH_DEADLINE).await;
 
     server_stop.cancel();
     match tokio::time::timeout(HTTP_SHUTDOWN_GRACE, &mut *server).await {
@@ -284,6 +300,8 @@ struct Daemon<'r, R> {
     manifests_valid: bool,
     /// The problems of the last invalid read, so the same ones are not logged every resync.
     last_errors: Vec<String>,
+    /// Where `--notify` events go.
+    notifications: notifications::Notifications,
 }
 
 impl<R: Registry> Daemon<'_, R> {
@@ -430,6 +448,7 @@ impl<R: Registry> Daemon<'_, R> {
                 } else {
                     tracing::debug!(problems = errors.len(), "the manifests are still invalid");
                 }
+                self.notifications.manifests(Some(&errors));
                 self.last_errors.clone_from(&errors);
                 self.manifests_valid = false;
                 metrics.set_manifests_valid(false);
@@ -441,6 +460,7 @@ impl<R: Registry> Daemon<'_, R> {
                 Reload::Invalid
             }
             Ok(desired) => {
+                self.notifications.manifests(None);
                 let specs = desired.specs();
                 let changed = self.desired.is_none() || specs != self.specs;
                 let was_valid = self.manifests_valid;
