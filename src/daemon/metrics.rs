@@ -12,6 +12,7 @@
 //! | `mlreg_manifests_valid` | gauge | — (1 or 0) |
 //! | `mlreg_last_success_timestamp_seconds` | gauge | — (Unix time) |
 //! | `mlreg_registry_request_duration_seconds` | histogram | `endpoint`, `status` (`2xx` \| `4xx` \| `5xx` \| `error`) |
+//! | `mlreg_webhook_ignored_total` | counter | — (webhook batches naming no managed model) |
 //! | `mlreg_mlflow_webhook_registered` | gauge | — (1 once `--register-mlflow-webhook` succeeded) |
 //! | `mlreg_notifications_sent_total` | counter | — (delivered: a 2xx answer) |
 //! | `mlreg_notifications_retried_total` | counter | — (attempts after a failed one) |
@@ -80,6 +81,7 @@ pub struct Metrics {
     webhooks_received: Counter,
     webhooks_refused: Family<ReasonLabels, Counter>,
     webhooks_dropped: Counter,
+    webhooks_ignored: Counter,
     mlflow_webhook_registered: Gauge,
     notifications: Arc<crate::notify::Counts>,
 }
@@ -176,6 +178,12 @@ impl Metrics {
             "Verified webhook events not queued because the queue was full (the resync catches them)",
             webhooks_dropped.clone(),
         );
+        let webhooks_ignored = Counter::default();
+        registry.register(
+            "webhook_ignored",
+            "Batches of verified webhook events that named no managed model (nothing reconciled)",
+            webhooks_ignored.clone(),
+        );
         let mlflow_webhook_registered = Gauge::default();
         registry.register(
             "mlflow_webhook_registered",
@@ -201,6 +209,7 @@ impl Metrics {
             webhooks_received,
             webhooks_refused,
             webhooks_dropped,
+            webhooks_ignored,
             mlflow_webhook_registered,
             notifications,
         }
@@ -232,6 +241,11 @@ impl Metrics {
     /// Counts a verified event that the full queue could not take.
     pub fn webhook_dropped(&self) {
         self.webhooks_dropped.inc();
+    }
+
+    /// Counts a batch of webhook events that named no managed model.
+    pub fn webhook_ignored(&self) {
+        self.webhooks_ignored.inc();
     }
 
     /// Counts one reconcile; a success also sets the last-success timestamp to now.

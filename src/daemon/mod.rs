@@ -355,6 +355,7 @@ impl<R: Registry> Daemon<'_, R> {
                     });
                     if !managed {
                         tracing::debug!(?models, "a webhook named no managed model; ignored");
+                        self.shared.metrics.webhook_ignored();
                         continue;
                     }
                     let now = Instant::now();
