@@ -206,7 +206,7 @@ async fn an_alias_moved_by_hand_is_healed_on_mlflows_webhook_within_seconds() {
     Manifest::model(&name)
         .alias("champion", 1)
         .write(dir.path(), "m.yaml");
-    let mut daemon = daemon(&server, dir.path());
+    let mut daemon = daemon(server, dir.path());
     daemon
         .wait_for("the startup reconcile", || async {
             client
