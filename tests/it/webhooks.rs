@@ -682,3 +682,41 @@ async fn an_unmanaged_models_event_is_ignored_and_a_burst_is_fewer_reconciles_th
     );
     assert_eq!(daemon.terminate(), 0, "{}", daemon.logs());
 }
+
+#[test]
+fn registering_needs_the_secret_and_a_name_mlflow_accepts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Manifest::model("m").write(dir.path(), "m.yaml");
+    let (code, _, stderr) = support::output(
+        support::offline()
+            .args([
+                "watch",
+                "--register-mlflow-webhook",
+                "http://mlreg:9464/hooks/mlflow",
+            ])
+            .arg("--dir")
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--mlflow-webhook-secret-env"), "{stderr}");
+    let (code, _, stderr) = support::output(
+        support::offline()
+            .env("HOOK_SECRET", SECRET)
+            .args([
+                "watch",
+                "--mlflow-webhook-secret-env",
+                "HOOK_SECRET",
+                "--register-mlflow-webhook",
+                "http://mlreg:9464/hooks/mlflow",
+                "--mlflow-webhook-name",
+                "not a name!",
+            ])
+            .arg("--dir")
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("letters, digits, `.`, `_` and `-`"),
+        "{stderr}"
+    );
+}
