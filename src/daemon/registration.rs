@@ -244,6 +244,8 @@ fn classify(error: &Error) -> Failure {
     }
     match error {
         Error::Transport { .. } => Failure::Transient,
+        // A webhook deleted between the list and the update: the next round creates it.
+        Error::Api { status: 404, .. } => Failure::Transient,
         Error::Api { status, .. } if matches!(status, 408 | 429) || *status >= 500 => {
             Failure::Transient
         }
@@ -363,6 +365,8 @@ mod tests {
         webhooks: Mutex<Vec<Webhook>>,
         next_id: Mutex<u64>,
         fail_next: Mutex<Vec<Error>>,
+        /// Failures for the next call of one kind (`update`, ...).
+        fail_call: Mutex<Vec<(&'static str, Error)>>,
         /// A create that lands but answers an error (its answer was lost).
         lose_create_answer: Mutex<bool>,
         calls: Mutex<Vec<&'static str>>,
@@ -391,6 +395,11 @@ mod tests {
     impl FakeApi {
         fn failure(&self, call: &'static str) -> Option<Error> {
             self.calls.lock().expect("lock").push(call);
+            let mut targeted = self.fail_call.lock().expect("lock");
+            if let Some(index) = targeted.iter().position(|(name, _)| *name == call) {
+                return Some(targeted.remove(index).1);
+            }
+            drop(targeted);
             let mut failures = self.fail_next.lock().expect("lock");
             (!failures.is_empty()).then(|| failures.remove(0))
         }
@@ -555,6 +564,34 @@ mod tests {
                 .expect("metrics")
                 .contains("mlreg_mlflow_webhook_registered 1")
         );
+
+        // A 404 on the update (the webhook deleted meanwhile): another round, not the end.
+        let api = FakeApi::default();
+        let spec = registration("http://d/hooks/mlflow").spec();
+        api.insert(&spec);
+        api.fail_call.lock().expect("lock").push((
+            "update",
+            Error::Api {
+                method: "PATCH",
+                endpoint: "webhooks",
+                status: 404,
+                code: Some("RESOURCE_DOES_NOT_EXIST".into()),
+                message: "gone".into(),
+            },
+        ));
+        run_with_backoff(
+            &api,
+            registration("http://d/hooks/mlflow"),
+            Metrics::new(),
+            CancellationToken::new(),
+            Duration::from_millis(1),
+        )
+        .await;
+        assert_eq!(
+            *api.calls.lock().expect("lock"),
+            vec!["list", "update", "list", "update"]
+        );
+        assert_eq!(api.named(DEFAULT_NAME).len(), 1);
 
         let api = FakeApi::default();
         api.fail_next.lock().expect("lock").push(unavailable());
