@@ -164,10 +164,11 @@ pub struct ReconcileArgs {
     pub notify: NotifyArgs,
 }
 
-/// Where notifications go (`reconcile`; signed when `MLREG_NOTIFY_SECRET` is set).
+/// Where notifications go (`reconcile`, `watch`; signed when `MLREG_NOTIFY_SECRET` is set).
 #[derive(Debug, Clone, Args)]
 pub struct NotifyArgs {
-    /// Post what happened (applied, failed, invalid) to this URL (repeatable).
+    /// Post what happened (applied, failed, invalid; from `watch` also drift and blocked) to
+    /// this URL (repeatable).
     #[arg(long = "notify", value_name = "URL", help_heading = "Notifications")]
     pub urls: Vec<url::Url>,
     /// The body's shape: mlreg's JSON document, or Slack's incoming-webhook message.
@@ -212,6 +213,45 @@ pub struct WatchArgs {
     /// environment variable (its name, never the secret itself).
     #[arg(long, env = "MLREG_MLFLOW_WEBHOOK_SECRET_ENV", value_name = "VAR")]
     pub mlflow_webhook_secret_env: Option<String>,
+    /// At startup, create or update this daemon's webhook on the MLflow server, calling URL
+    /// (this daemon's `/hooks/mlflow` as the server reaches it; a URL without a path gets
+    /// `/hooks/mlflow`). Needs --mlflow-webhook-secret-env.
+    #[arg(
+        long,
+        env = "MLREG_REGISTER_MLFLOW_WEBHOOK",
+        value_name = "URL",
+        requires = "mlflow_webhook_secret_env"
+    )]
+    pub register_mlflow_webhook: Option<url::Url>,
+    /// The name of the webhook --register-mlflow-webhook creates or updates (one per daemon).
+    #[arg(
+        long,
+        env = "MLREG_MLFLOW_WEBHOOK_NAME",
+        value_name = "NAME",
+        default_value = crate::daemon::registration::DEFAULT_NAME,
+        value_parser = parse_webhook_name
+    )]
+    pub mlflow_webhook_name: String,
+    /// Notifications.
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// A webhook name as MLflow accepts it: letters, digits, `.`, `_` and `-`, starting and
+/// ending with a letter or digit, less than 63 characters.
+fn parse_webhook_name(name: &str) -> Result<String, String> {
+    let edges_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let valid = name.len() < 63
+        && edges_ok(name.chars().next())
+        && edges_ok(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err("MLflow takes letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, less than 63 characters".to_owned())
+    }
 }
 
 /// Options of `versions`.

@@ -237,6 +237,8 @@ pub struct WatchSettings {
     pub registry: RegistrySettings,
     /// The daemon's configuration, interval checked.
     pub config: daemon::Config,
+    /// `--register-mlflow-webhook`: the webhook to create or update at startup.
+    pub registration: Option<Box<daemon::registration::Registration>>,
 }
 
 /// `promote`.
@@ -438,12 +440,10 @@ impl CommandSettings {
                 if args.interval < MIN_INTERVAL {
                     return Err(Error::IntervalTooShort { got: args.interval });
                 }
-                let webhook = match &args.mlflow_webhook_secret_env {
+                let secret = match &args.mlflow_webhook_secret_env {
                     None => None,
                     Some(variable) => match env(variable) {
-                        Some(secret) if !secret.is_empty() => Some(std::sync::Arc::new(
-                            daemon::webhook::Verifier::new(secret.as_bytes()),
-                        )),
+                        Some(secret) if !secret.is_empty() => Some(secret),
                         _ => {
                             return Err(Error::WebhookSecret {
                                 variable: variable.clone(),
@@ -451,6 +451,20 @@ impl CommandSettings {
                         }
                     },
                 };
+                let webhook = secret.as_ref().map(|secret| {
+                    std::sync::Arc::new(daemon::webhook::Verifier::new(secret.as_bytes()))
+                });
+                let registration =
+                    args.register_mlflow_webhook
+                        .clone()
+                        .zip(secret)
+                        .map(|(url, secret)| {
+                            Box::new(daemon::registration::Registration::new(
+                                args.mlflow_webhook_name.clone(),
+                                url,
+                                secret,
+                            ))
+                        });
                 let config = daemon::Config {
                     interval: args.interval,
                     listen: args.listen,
@@ -458,12 +472,14 @@ impl CommandSettings {
                     max_changes: args.max_changes,
                     annotate: !args.no_annotate,
                     webhook,
+                    notify: notify_settings(&args.notify, env),
                     ..daemon::Config::new(dir(args.dir.dir))
                 }
                 .with_polling(args.poll);
                 CommandSettings::Watch(WatchSettings {
                     registry: registry(global, env),
                     config,
+                    registration,
                 })
             }
             Command::Promote(args) => CommandSettings::Promote(PromoteSettings {
@@ -553,10 +569,7 @@ fn notify_settings(
         targets: args
             .urls
             .iter()
-            .map(|url| crate::notify::Target {
-                url: url.clone(),
-                format,
-            })
+            .map(|url| crate::notify::Target::new(url.clone(), format))
             .collect(),
         secret: env("MLREG_NOTIFY_SECRET")
             .filter(|secret| !secret.is_empty())

@@ -62,6 +62,10 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// scope is read whole (see [`MlflowClient::scoped_is_cheaper`]).
 const MAX_BLIND_CHUNKS: usize = 4;
 
+mod webhooks;
+
+pub use webhooks::{Webhook, WebhookEvent, WebhookSpec};
+
 /// The endpoints used, as paths after `/api/2.0/mlflow/`.
 mod endpoint {
     pub const SEARCH_MODELS: &str = "registered-models/search";
@@ -81,6 +85,9 @@ mod endpoint {
     pub const GET_RUN: &str = "runs/get";
     /// Followed by `/{model_id}` (MLflow 3).
     pub const GET_LOGGED_MODEL: &str = "logged-models";
+    /// The webhook API (MLflow 3.3+): list and create here, `/{webhook_id}` to update or
+    /// delete one (see `webhooks`).
+    pub const WEBHOOKS: &str = "webhooks";
 }
 
 /// The HTTP methods MLflow's registry API uses.
@@ -146,6 +153,12 @@ impl Call {
             policy,
             segment: None,
         }
+    }
+
+    /// The same call on `{endpoint}/{segment}` (a path parameter such as an id).
+    fn at(mut self, segment: impl Into<String>) -> Self {
+        self.segment = Some(segment.into());
+        self
     }
 }
 
