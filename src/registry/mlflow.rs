@@ -23,6 +23,10 @@ use backon::Retryable as _;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
+
+/// The header naming the MLflow 3.10+ workspace of a request (MLflow's
+/// `WORKSPACE_HEADER_NAME`; header names are case-insensitive).
+pub const WORKSPACE_HEADER: &str = "X-MLflow-Workspace";
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -414,6 +418,9 @@ impl MlflowClient {
             Auth::Bearer(token) => request.bearer_auth(token),
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
         };
+        if let Some(workspace) = &self.config.workspace {
+            request = request.header(WORKSPACE_HEADER, workspace);
+        }
 
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
