@@ -843,7 +843,7 @@ fn client_identity(path: &std::path::Path) -> Result<reqwest::Identity> {
 /// MLflow's `error_code` (a wrong base path, a proxy's page) is not an answer about the
 /// model, and stays an error.
 fn is_missing(error: &Error) -> bool {
-    error.code() == Some("RESOURCE_DOES_NOT_EXIST")
+    error.code() == Some("RESOURCE_DOES_NOT_EXIST") && !error.is_unknown_workspace()
 }
 
 fn decode_version(endpoint: &'static str, version: ModelVersion) -> Result<ObservedVersion> {
