@@ -1177,6 +1177,113 @@ mod tests {
     }
 
     #[test]
+    fn env_picks_the_environment_and_refuses_contradicting_flags() {
+        let project = crate::project::parse_text(
+            Path::new("mlreg.yaml"),
+            "apiVersion: mlreg/v1\nkind: Project\nenvironments:\n  a:\n    registryUri: http://a:5000\n    dir: envs/a\n  b:\n    registryUri: http://b:5000\n    dir: envs/b\n    workspace: team-b\n    tokenEnv: B_TOKEN\n",
+        )
+        .expect("valid project");
+        let with = |args: &[&str], env: &[(&str, &str)]| {
+            let cli = Cli::try_parse_from(std::iter::once("mlreg").chain(args.iter().copied()))
+                .expect("the command line parses");
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let lookup = move |name: &str| {
+                env.iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+            };
+            CommandSettings::with_project(
+                cli,
+                &lookup,
+                Some(Path::new("/w")),
+                Some(project.clone()),
+            )
+        };
+        let Ok(CommandSettings::Reconcile(plan)) = with(
+            &["plan", "--env", "b"],
+            &[
+                REGISTRY,
+                ("B_TOKEN", "tok-b"),
+                ("MLFLOW_TRACKING_TOKEN", "global"),
+                ("MLREG_DIR", "x"),
+            ],
+        ) else {
+            panic!("plan settings");
+        };
+        assert_eq!(plan.dir, PathBuf::from("envs/b"));
+        assert_eq!(plan.environment.as_deref(), Some("b"));
+        let config = plan.registry.expect("configured");
+        assert_eq!(config.base_url.as_str(), "http://b:5000/");
+        assert_eq!(config.workspace.as_deref(), Some("team-b"));
+        assert_eq!(config.auth, crate::registry::Auth::Bearer("tok-b".into()));
+        // Without the named variable: that environment's registry is a configuration error.
+        let Ok(CommandSettings::Reconcile(plan)) = with(&["plan", "--env", "b"], &[]) else {
+            panic!("plan settings");
+        };
+        assert!(
+            plan.registry
+                .is_err_and(|error| error.to_string().contains("B_TOKEN"))
+        );
+        assert!(matches!(
+            with(&["plan", "--env", "c"], &[]),
+            Err(Error::UnknownEnvironment { known, .. }) if known == ["a", "b"]
+        ));
+        assert!(matches!(
+            with(&["plan", "--env", "a", "--registry-uri", "http://x"], &[]),
+            Err(Error::EnvironmentConflict {
+                flag: "--registry-uri",
+                ..
+            })
+        ));
+        assert!(matches!(
+            with(
+                &[
+                    "set-stage",
+                    "m",
+                    "1",
+                    "Staging",
+                    "--env",
+                    "a",
+                    "--dir",
+                    "other"
+                ],
+                &[]
+            ),
+            Err(Error::EnvironmentConflict { flag: "--dir", .. })
+        ));
+        assert!(matches!(
+            with(&["plan", "--all-envs", "--env", "a"], &[]),
+            Err(Error::EnvironmentConflict {
+                flag: "--all-envs",
+                ..
+            })
+        ));
+        let Ok(CommandSettings::ReconcileAll(all)) = with(
+            &["reconcile", "--all-envs", "--max-changes", "3"],
+            &[("B_TOKEN", "t")],
+        ) else {
+            panic!("all-envs settings");
+        };
+        assert!(!all.dry_run);
+        let names: Vec<_> = all
+            .environments
+            .iter()
+            .filter_map(|e| e.environment.as_deref())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(all.environments.iter().all(|e| e.max_changes == Some(3)));
+        // No project: --env is an error; without --env nothing changes.
+        let cli = Cli::try_parse_from(["mlreg", "plan", "--env", "a"]).expect("parses");
+        assert!(matches!(
+            CommandSettings::new(cli, &|_| None, None),
+            Err(Error::NoProject { flag: "--env" })
+        ));
+    }
+
+    #[test]
     fn no_color_counts_only_when_set_to_something() {
         let no_color = |value: &str| {
             settings(&["schema"], &[("NO_COLOR", value)], "/w")
