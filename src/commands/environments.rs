@@ -110,9 +110,11 @@ async fn run_all(
                 if exit == ExitStatus::Success || exit == ExitStatus::ChangesPending {
                     exit = ExitStatus::Failure;
                 }
-                EnvironmentStatus::Failed {
-                    error: "see the messages above (stderr)".to_owned(),
-                }
+                let status = EnvironmentStatus::Failed {
+                    error: "see the messages on stderr".to_owned(),
+                };
+                section_status(output, format, &status)?;
+                status
             }
             Ok(code) => {
                 if code == ExitStatus::ChangesPending && exit == ExitStatus::Success {
@@ -149,7 +151,7 @@ async fn run_all(
             output.color_stdout(),
         )?,
         PlanOutput::Markdown => {
-            render::write_title_markdown(&mut output.stdout(), &statuses, settings.dry_run)?
+            render::write_summary_markdown(&mut output.stdout(), &statuses, settings.dry_run)?
         }
         PlanOutput::Json => render::write_json(&mut output.stdout(), settings.dry_run, entries)?,
     }

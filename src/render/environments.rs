@@ -126,8 +126,8 @@ pub fn write_summary_text(
     writeln!(out, "Environments: {}", parts.join("; "))
 }
 
-/// The Markdown title of the whole comment.
-pub fn write_title_markdown(
+/// The Markdown summary closing the comment: counts and one row per environment.
+pub fn write_summary_markdown(
     out: &mut dyn Write,
     environments: &[(String, EnvironmentStatus)],
     dry_run: bool,
@@ -143,7 +143,7 @@ pub fn write_title_markdown(
         .count();
     writeln!(
         out,
-        "# mlreg {title}: {} environments, {changed} with changes, {failed} failed\n",
+        "## mlreg {title}: {} environments, {changed} with changes, {failed} failed\n",
         environments.len()
     )?;
     writeln!(out, "| Environment | Result |\n|---|---|")?;
