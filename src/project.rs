@@ -657,7 +657,7 @@ pub fn json_schema() -> serde_json::Value {
         .to_value()
 }
 
-/// [`json_schema`] as the committed text (pretty JSON, final newline).
+/// [`json_schema()`] as the committed text (pretty JSON, final newline).
 pub fn json_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
     text.push('\n');
