@@ -173,12 +173,29 @@ pub fn discover(explicit: Option<&Path>, cwd: Option<&Path>) -> Result<Option<Pr
         return Ok(None);
     };
     let candidate = cwd.join(FILE_NAME);
-    if candidate.is_file() {
+    // A manifest that happens to be called mlreg.yaml is not a project file: it stays what
+    // it was before project files existed.
+    let is_project = std::fs::read_to_string(&candidate).is_ok_and(|text| is_project_text(&text));
+    if candidate.is_file() && is_project {
         // Named relative to the working directory, as the user would write it.
         load(Path::new(FILE_NAME)).map(Some)
     } else {
         Ok(None)
     }
+}
+
+/// Whether `text` is a project file (a top-level `kind: Project` line), however invalid
+/// otherwise: the manifest loader skips such files, so an environment whose `dir`
+/// holds the project file does not read it as a manifest.
+pub fn is_project_text(text: &str) -> bool {
+    // Line-based, so a project file with a syntax error is still recognized (and then
+    // reported as such): a top-level `kind: Project`, quoted or not, maybe commented.
+    text.lines().any(|line| {
+        line.strip_prefix("kind:").is_some_and(|value| {
+            let value = value.split('#').next().unwrap_or_default().trim();
+            value.trim_matches(|c| c == '"' || c == '\'') == KIND
+        })
+    })
 }
 
 /// Reads and checks the project file at `path`.
@@ -989,6 +1006,17 @@ notifications:
         );
         assert_eq!(variables("MLFLOW_WORKSPACE").as_deref(), Some("global-ws"));
         assert_eq!(prod.missing_variables(&|_| None), ["PROD_MLFLOW_TOKEN"]);
+    }
+
+    #[test]
+    fn a_project_is_told_from_a_manifest() {
+        assert!(is_project_text(VALID));
+        assert!(is_project_text(
+            "kind: Project\nenvironments: {}\nwhatever: [\n"
+        ));
+        assert!(!is_project_text(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: Project\n"
+        ));
     }
 
     #[test]

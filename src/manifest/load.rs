@@ -237,6 +237,10 @@ impl Loader {
 
     fn load_file(&mut self, path: &Path) {
         if let Some(text) = self.read_text(path) {
+            // The project file (`kind: Project`) may sit in a desired-state directory.
+            if crate::project::is_project_text(&text) {
+                return;
+            }
             self.parse_file(path, &text);
         }
     }

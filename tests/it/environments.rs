@@ -901,3 +901,41 @@ async fn databricks_uses_the_host_and_token_of_its_variables_or_profile_and_neve
         "says why: {stderr}"
     );
 }
+
+#[test]
+fn a_manifest_called_mlreg_yaml_stays_a_manifest_and_the_project_file_is_no_manifest() {
+    // Before project files existed, a manifest could be called mlreg.yaml: it still is one.
+    let old = tempfile::tempdir().expect("temp dir");
+    Manifest::model("m-old").write(old.path(), "mlreg.yaml");
+    let (code, stdout, stderr) = output(
+        support::offline()
+            .current_dir(old.path())
+            .args(["validate", "--dir", "."]),
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 manifest valid (1 file): m-old"),
+        "{stdout}"
+    );
+
+    // An environment whose directory holds the project file does not read it as a manifest.
+    let root = tempfile::tempdir().expect("temp dir");
+    write_project(
+        root.path(),
+        &[Env {
+            name: "root",
+            uri: "http://127.0.0.1:9",
+            dir: ".",
+            extra: "",
+        }],
+        "",
+    );
+    Manifest::model("m-root").write(root.path(), "m.yaml");
+    let (code, stdout, stderr) =
+        output(support::offline().current_dir(root.path()).arg("validate"));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("environment root: 1 manifest valid (1 file): m-root"),
+        "{stdout}"
+    );
+}
