@@ -105,8 +105,12 @@ pub struct Config {
     pub webhook: Option<Arc<webhook::Verifier>>,
     /// The registry's address, shown on the status page without its credentials.
     pub registry: Option<url::Url>,
-    /// Where notifications go (`--notify`; none by default).
+    /// Where notifications go (`--notify`, the project file's `notifications`; none by
+    /// default).
     pub notify: crate::settings::NotifySettings,
+    /// The project file's environment this daemon serves (`--env`), named in its
+    /// notifications and on its status page.
+    pub environment: Option<String>,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Config {
             webhook: None,
             registry: None,
             notify: crate::settings::NotifySettings::default(),
+            environment: None,
         }
     }
 
@@ -187,9 +192,11 @@ pub async fn run<R: Registry>(
         config.notify.secret.clone(),
         metrics.notification_counts(),
     );
-    let notifications = notifications::Notifications::new(notifier, config.dir.clone());
+    let notifications = notifications::Notifications::new(notifier, config.dir.clone())
+        .with_environment(config.environment.clone());
     let mut status = Status::new(config.dir.clone(), config.self_heal);
     status.page.registry = config.registry.as_ref().map(page::redact);
+    status.page.environment.clone_from(&config.environment);
     let shared = Arc::new(Shared::new(status, metrics, shutdown.stop()));
     let (hooks, mut hook_events) = match &config.webhook {
         Some(verifier) => {

@@ -23,6 +23,10 @@ use backon::Retryable as _;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
+
+/// The header naming the MLflow 3.10+ workspace of a request (MLflow's
+/// `WORKSPACE_HEADER_NAME`; header names are case-insensitive).
+pub const WORKSPACE_HEADER: &str = "X-MLflow-Workspace";
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -427,6 +431,9 @@ impl MlflowClient {
             Auth::Bearer(token) => request.bearer_auth(token),
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
         };
+        if let Some(workspace) = &self.config.workspace {
+            request = request.header(WORKSPACE_HEADER, workspace);
+        }
 
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -849,7 +856,7 @@ fn client_identity(path: &std::path::Path) -> Result<reqwest::Identity> {
 /// MLflow's `error_code` (a wrong base path, a proxy's page) is not an answer about the
 /// model, and stays an error.
 fn is_missing(error: &Error) -> bool {
-    error.code() == Some("RESOURCE_DOES_NOT_EXIST")
+    error.code() == Some("RESOURCE_DOES_NOT_EXIST") && !error.is_unknown_workspace()
 }
 
 fn decode_version(endpoint: &'static str, version: ModelVersion) -> Result<ObservedVersion> {

@@ -16,6 +16,7 @@
 //! what a shared registry holds (DESIGN.md "Scale").
 
 mod config;
+pub mod databricks;
 mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;

@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod diagnostics;
+mod environments;
 mod faults;
 mod gates;
 mod lifecycle;
