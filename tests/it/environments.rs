@@ -939,3 +939,83 @@ fn a_manifest_called_mlreg_yaml_stays_a_manifest_and_the_project_file_is_no_mani
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_env_serves_its_environment_with_the_project_files_notifications() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (
+        support::unique("envs-watch-a"),
+        support::unique("envs-watch-b"),
+    );
+    seed_environment(root.path(), "envs/a", &a, 2).await;
+    seed_environment(root.path(), "envs/b", &b, 2).await;
+    let (url, seen) = receiver().await;
+    let uri = support::server().uri.clone();
+    write_project(
+        root.path(),
+        &[
+            Env {
+                name: "a",
+                uri: &uri,
+                dir: "envs/a",
+                extra: "",
+            },
+            Env {
+                name: "b",
+                uri: &uri,
+                dir: "envs/b",
+                extra: "",
+            },
+        ],
+        &format!("notifications:\n  - url: {url}\n    events: [applied]\n"),
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mlreg"));
+    command
+        .current_dir(root.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1");
+    let mut daemon =
+        support::daemon::Daemon::spawn_in_project(command, &["--env", "a", "--interval", "1h"]);
+    daemon.wait_for_readyz(200).await;
+
+    // The environment's registry and directory: a's alias moved, b's manifest not read.
+    let client = support::client();
+    assert_eq!(
+        aliases(&client, &a).await.get("champion"),
+        Some(&2),
+        "{}",
+        daemon.logs()
+    );
+    assert!(
+        aliases(&client, &b).await.is_empty(),
+        "b is another environment's"
+    );
+    let status = daemon.status().await;
+    let names: Vec<&str> = status["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .filter_map(|model| model["name"].as_str())
+        .collect();
+    assert_eq!(names, [a.as_str()], "{status}");
+
+    // The project file's receiver got the apply, naming the environment.
+    let received = Arc::clone(&seen);
+    daemon
+        .wait_for("the applied notification", || {
+            let received = Arc::clone(&received);
+            async move { !received.lock().expect("lock").is_empty() }
+        })
+        .await;
+    let bodies = seen.lock().expect("lock").clone();
+    let event = parse_json(&bodies[0]);
+    assert_eq!(event["event"], "applied", "{bodies:?}");
+    assert_eq!(event["environment"], "a", "{bodies:?}");
+    assert_eq!(event["model"], a.as_str(), "{bodies:?}");
+
+    // The status page groups the model under its environment.
+    let (code, page) = daemon.get("/").await;
+    assert_eq!(code, 200);
+    assert!(page.contains("data-environment=\"a\""), "{page}");
+}
