@@ -44,6 +44,7 @@ pub mod plan;
 pub mod registry;
 pub mod render;
 pub mod resolve;
+pub mod select;
 pub mod settings;
 pub mod shutdown;
 pub mod stage;
