@@ -27,7 +27,7 @@ use crate::diagnostic::Diagnostic;
 use crate::manifest::{DesiredModel, DesiredState, Selector};
 use crate::plan::{Action, Plan};
 use crate::registry::{
-    self, ObservedModel, ObservedVersion, Registry, RegistrationSource, SourceLookup,
+    self, ObservedModel, ObservedVersion, RegistrationSource, Registry, SourceLookup,
 };
 use crate::stage::Stage;
 use crate::target::Target;
@@ -496,7 +496,9 @@ async fn await_ready<R: Registry>(
             Some(status) => (status.status, status.message),
             None => {
                 return Err(RegisterError::Registry(registry::Error::Inconsistent(
-                    format!("version {version} of model `{model}` vanished right after it was registered"),
+                    format!(
+                        "version {version} of model `{model}` vanished right after it was registered"
+                    ),
                 )));
             }
         };

@@ -14,7 +14,9 @@ use super::raw::{
     RawNoRegression, RawRef, RawSelector, RawSoak, RawSpec, Scalar, StageMap, StageValue, TagMap,
     VersionMap,
 };
-use super::selector::{DEFAULT_ARTIFACT_PATH, Selector, VersionRef, validate_model_id, validate_run_id};
+use super::selector::{
+    DEFAULT_ARTIFACT_PATH, Selector, VersionRef, validate_model_id, validate_run_id,
+};
 use super::{
     API_VERSION, Comparator, DesiredModel, Direction, Gate, KIND, ModelSpec, NoRegression, Origins,
     RESERVED_TAG_PREFIX, Retention, Serving, Soak, Stages, TagRequirement, Threshold, VersionSpec,
@@ -794,12 +796,13 @@ impl Checker<'_> {
                 }
                 (Some(VersionRef::Select(selector)), true) => {
                     let target = Target::Alias(name.value.clone());
-                    self.origins.aliases.insert(name.value.clone(), origin.clone());
+                    self.origins
+                        .aliases
+                        .insert(name.value.clone(), origin.clone());
                     self.origins
                         .selectors
                         .insert((target.clone(), selector.clone()), origin);
-                    self.selectors
-                        .insert(target, BTreeSet::from([selector]));
+                    self.selectors.insert(target, BTreeSet::from([selector]));
                 }
                 _ => {}
             }

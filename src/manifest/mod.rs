@@ -53,7 +53,8 @@ use crate::diagnostic::{Diagnostic, SourceMap};
 pub use atomic::{ReplaceError, replace_if_unchanged, write_file_atomically};
 pub use load::{MAX_MANIFEST_BYTES, is_manifest_file, load_dir, parse_text, validate_alias_name};
 pub use selector::{
-    DEFAULT_ARTIFACT_PATH, Selector, VersionRef, VersionRefError, validate_model_id, validate_run_id,
+    DEFAULT_ARTIFACT_PATH, Selector, VersionRef, VersionRefError, validate_model_id,
+    validate_run_id,
 };
 pub use spec::{
     Comparator, DesiredModel, Direction, Gate, ModelSpec, NoRegression, Origins, Retention,

@@ -219,7 +219,9 @@ mod tests {
                 model_id: "m-5d88".into()
             }))
         );
-        for bad in ["0", "03", "-1", "run:", "run:a b", "m-", "x", "run:a/", "m-a'b"] {
+        for bad in [
+            "0", "03", "-1", "run:", "run:a b", "m-", "x", "run:a/", "m-a'b",
+        ] {
             assert!(bad.parse::<VersionRef>().is_err(), "{bad}");
         }
     }

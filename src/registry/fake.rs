@@ -272,9 +272,9 @@ impl Registry for FakeRegistry {
                     model_id: Some(model_id.clone()),
                 })
             }
-            Selector::LoggedModel { model_id } => super::SourceLookup::Missing(format!(
-                "logged model `{model_id}` does not exist"
-            )),
+            Selector::LoggedModel { model_id } => {
+                super::SourceLookup::Missing(format!("logged model `{model_id}` does not exist"))
+            }
         })
     }
 
@@ -310,7 +310,9 @@ impl Registry for FakeRegistry {
         )?;
         let mut state = self.lock();
         if let Some(message) = failed {
-            state.status_messages.insert((name.to_owned(), created), message);
+            state
+                .status_messages
+                .insert((name.to_owned(), created), message);
         }
         if state.lost_create_answers > 0 {
             state.lost_create_answers -= 1;
@@ -325,7 +327,11 @@ impl Registry for FakeRegistry {
         Ok(created)
     }
 
-    async fn version_status(&self, name: &str, version: u64) -> Result<Option<super::VersionStatus>> {
+    async fn version_status(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<super::VersionStatus>> {
         let state = self.lock();
         Ok(state
             .snapshot

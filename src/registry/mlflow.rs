@@ -1126,7 +1126,11 @@ impl Registry for MlflowClient {
         self.create_version_from(name, source).await
     }
 
-    async fn version_status(&self, name: &str, version: u64) -> Result<Option<super::VersionStatus>> {
+    async fn version_status(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<super::VersionStatus>> {
         self.status_of(name, version).await
     }
 

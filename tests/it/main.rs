@@ -22,6 +22,7 @@ mod registry;
 mod render;
 mod scoped;
 mod security;
+mod selectors;
 mod serving;
 mod support;
 mod validate;

@@ -97,7 +97,13 @@ struct VersionFields {
 /// Whether an error means "this server has no such endpoint" (MLflow 2 and logged models).
 fn is_unsupported(error: &Error) -> bool {
     matches!(error, Error::Api { status: 404, code, .. } if code.as_deref() != Some("RESOURCE_DOES_NOT_EXIST"))
-        || matches!(error, Error::Api { status: 405 | 501, .. })
+        || matches!(
+            error,
+            Error::Api {
+                status: 405 | 501,
+                ..
+            }
+        )
 }
 
 /// Quotes `text` for an MLflow search filter.
@@ -152,7 +158,18 @@ impl MlflowClient {
         let listed = match self.call::<ArtifactList>(&list).await {
             Ok(list) => list.files.iter().any(|file| file.path == mlmodel),
             // A run without artifacts, or a server that does not proxy them: look further.
-            Err(error) if error.is_not_found() || matches!(error, Error::Api { status: 400 | 501, .. }) => false,
+            Err(error)
+                if error.is_not_found()
+                    || matches!(
+                        error,
+                        Error::Api {
+                            status: 400 | 501,
+                            ..
+                        }
+                    ) =>
+            {
+                false
+            }
             Err(error) => return Err(error),
         };
         if listed {
@@ -267,7 +284,11 @@ impl MlflowClient {
     }
 
     /// See [`crate::registry::Registry::version_status`].
-    pub(super) async fn status_of(&self, name: &str, version: u64) -> Result<Option<VersionStatus>> {
+    pub(super) async fn status_of(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<VersionStatus>> {
         let call = Call::get(
             endpoint::GET_VERSION,
             vec![("name", name.to_owned()), ("version", version.to_string())],
