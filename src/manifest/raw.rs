@@ -357,7 +357,7 @@ pub(crate) enum RawRef {
     /// `3` (or any other scalar, refused by the checks when it is not a version number).
     Number(Scalar),
     /// `{run: ID, artifactPath: PATH}` or `{loggedModel: m-…}`.
-    Selector(RawSelector),
+    Selector(Box<RawSelector>),
 }
 
 /// A selector mapping, as written; the checks say which combinations are valid.
@@ -430,7 +430,8 @@ impl<'de> Visitor<'de> for RefVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRef, A::Error> {
-        RawSelector::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawRef::Selector)
+        RawSelector::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|selector| RawRef::Selector(Box::new(selector)))
     }
 }
 

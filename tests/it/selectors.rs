@@ -442,12 +442,26 @@ async fn registration_under_faults_never_makes_two_versions() {
             "{what}: exactly one version for the selector: {model:#?}"
         );
         assert_eq!(stages(&model), vec![(1, Staging)], "{what}");
-        let creates = proxy
+        let creates: Vec<Option<Fault>> = proxy
             .recorded()
-            .iter()
+            .into_iter()
             .filter(|r| r.target.contains("model-versions/create"))
+            .map(|r| r.fault)
+            .collect();
+        assert_eq!(
+            creates.first(),
+            Some(&Some(fault.clone())),
+            "{what}: the fault was exercised"
+        );
+        // Only a create the server never saw may be sent again.
+        let reached = creates
+            .iter()
+            .filter(|f| !matches!(f, Some(Fault::Status { .. })))
             .count();
-        assert!(creates >= 1, "{what}: the fault was exercised");
+        assert_eq!(
+            reached, 1,
+            "{what}: creates that reached the server: {creates:?}"
+        );
         let (code, json, _) = mlreg(&proxy.uri, dir.path(), &["plan", "--output", "json"], &[]);
         assert_eq!(code, 0, "{what}");
         assert!(
