@@ -525,3 +525,161 @@ async fn await_ready<R: Registry>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{ApplyOptions, OutcomeStatus, apply};
+    use crate::evidence::plan_with_gates;
+    use crate::manifest::fixture;
+    use crate::plan::Selection;
+    use crate::registry::fake::FakeRegistry;
+    use crate::registry::{Registry as _, Snapshot};
+    use Stage::{Production, Staging};
+
+    fn now() -> time::OffsetDateTime {
+        time::OffsetDateTime::UNIX_EPOCH
+    }
+
+    /// Model `m` with version 1 (run `r0`) in Production.
+    fn registry() -> FakeRegistry {
+        let registry = FakeRegistry::default();
+        registry.add_model("m", &[(1, Production)]);
+        registry.edit_version("m", 1, |v| v.run_id = "r0".into());
+        registry.add_run("r0", &[]);
+        registry.add_run("r1", &[("acc", 0.95)]);
+        registry
+    }
+
+    fn staging_from(run: &str) -> DesiredState {
+        fixture::desired([fixture::model("m")
+            .stage(Production, &[1])
+            .selector(Target::Stage(Staging), Selector::run(run))
+            .build()])
+    }
+
+    async fn plan_of(
+        registry: &FakeRegistry,
+        desired: &DesiredState,
+    ) -> Result<Plan, Vec<Diagnostic>> {
+        let snapshot: Snapshot = registry.snapshot().await.expect("snapshot");
+        plan_with_gates(registry, desired, &snapshot, &Selection::default(), now()).await
+    }
+
+    #[test]
+    fn a_matching_version_takes_the_selectors_place_and_two_are_refused() {
+        let registry = registry();
+        let model = registry.state().models["m"].clone();
+        let desired = staging_from("r0");
+        let model_desired = &desired.models["m"];
+        // r0 is version 1, which the manifest already places in Production.
+        let problems = resolve(model_desired, Some(&model)).expect_err("two stages");
+        assert!(
+            problems[0].message.contains("also places in Production"),
+            "{problems:?}"
+        );
+
+        let alias = fixture::model("m")
+            .selector(Target::Alias("champion".into()), Selector::run("r0"))
+            .build();
+        let resolved = resolve(&alias, Some(&model)).expect("resolves");
+        assert!(resolved.pending.is_empty());
+        assert_eq!(
+            resolved.model.spec.aliases.as_ref().map(|a| a["champion"]),
+            Some(1)
+        );
+
+        let mut twice = model.clone();
+        let mut copy = twice.versions[&1].clone();
+        copy.version = 7;
+        twice.versions.insert(7, copy);
+        let problems = resolve(&alias, Some(&twice)).expect_err("ambiguous");
+        assert!(
+            problems[0]
+                .message
+                .contains("matches 2 versions of model `m`: 1 and 7"),
+            "{problems:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_create_answer_is_followed_by_a_re_read_not_a_second_version() {
+        let registry = registry();
+        let desired = staging_from("r1");
+        let plan = plan_of(&registry, &desired).await.expect("plan");
+        let kinds: Vec<_> = plan.changes().map(|(_, c)| c.action.kind()).collect();
+        assert_eq!(kinds, [crate::plan::ActionKind::Register]);
+        registry.lose_create_answers(1);
+        let report = apply(&registry, &desired, &plan, &ApplyOptions::new(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert_eq!(report.models[0].outcomes[0].registered, Some(2));
+        let creates = registry
+            .writes()
+            .iter()
+            .filter(|w| w.starts_with("create_version"))
+            .count();
+        assert_eq!(creates, 1);
+        let state = registry.state();
+        assert_eq!(state.models["m"].versions.len(), 2);
+        assert_eq!(state.models["m"].versions[&2].stage, Staging);
+        assert_eq!(state.models["m"].versions[&2].run_id, "r1");
+        // Converged: the selector now names version 2.
+        assert!(plan_of(&registry, &desired).await.expect("plan").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_registration_is_an_error_with_the_servers_message() {
+        let registry = registry();
+        let desired = staging_from("r1");
+        let plan = plan_of(&registry, &desired).await.expect("plan");
+        registry.fail_registrations("the artifact could not be copied");
+        let report = apply(&registry, &desired, &plan, &ApplyOptions::new(), &|_, _| {}).await;
+        assert!(!report.is_success());
+        match &report.models[0].outcomes[0].result {
+            OutcomeStatus::Failed { error } => assert!(
+                error.contains("FAILED_REGISTRATION") && error.contains("could not be copied"),
+                "{error}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Nothing was placed.
+        assert_eq!(registry.state().models["m"].versions[&2].stage, Stage::None);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_does_not_exist_refuses_the_plan() {
+        let registry = registry();
+        let problems = plan_of(&registry, &staging_from("nope"))
+            .await
+            .expect_err("refused");
+        assert!(
+            problems[0].message.contains("run `nope` does not exist"),
+            "{problems:?}"
+        );
+        assert!(registry.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_model_placing_only_selectors_is_created_then_registered() {
+        let registry = FakeRegistry::default();
+        registry.add_run("r1", &[]);
+        let desired = fixture::desired([fixture::model("new")
+            .selector(Target::Alias("champion".into()), Selector::run("r1"))
+            .build()]);
+        let plan = plan_of(&registry, &desired).await.expect("plan");
+        let kinds: Vec<_> = plan.changes().map(|(_, c)| c.action.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                crate::plan::ActionKind::Create,
+                crate::plan::ActionKind::Register
+            ]
+        );
+        let report = apply(&registry, &desired, &plan, &ApplyOptions::new(), &|_, _| {}).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert_eq!(
+            registry.state().models["new"].aliases.get("champion"),
+            Some(&1)
+        );
+    }
+}

@@ -623,6 +623,29 @@ pub(crate) mod fixture {
             self
         }
 
+        /// Places `selector` in `target` (declaring `stages` or `aliases` accordingly).
+        pub(crate) fn selector(
+            mut self,
+            target: crate::target::Target,
+            selector: crate::manifest::Selector,
+        ) -> Self {
+            match &target {
+                crate::target::Target::Stage(_) => {
+                    self.0.spec.stages.get_or_insert_with(Stages::default);
+                }
+                crate::target::Target::Alias(_) => {
+                    self.0.spec.aliases.get_or_insert_with(BTreeMap::new);
+                }
+            }
+            self.0
+                .spec
+                .selectors
+                .entry(target)
+                .or_default()
+                .insert(selector);
+            self
+        }
+
         /// Declares `gate` for `target`.
         pub(crate) fn gate(mut self, target: crate::target::Target, gate: super::Gate) -> Self {
             self.0.spec.gates.insert(target, gate);
