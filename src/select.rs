@@ -533,8 +533,8 @@ mod tests {
     use crate::evidence::plan_with_gates;
     use crate::manifest::fixture;
     use crate::plan::Selection;
+    use crate::registry::Snapshot;
     use crate::registry::fake::FakeRegistry;
-    use crate::registry::{Registry as _, Snapshot};
     use Stage::{Production, Staging};
 
     fn now() -> time::OffsetDateTime {

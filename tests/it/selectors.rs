@@ -470,3 +470,55 @@ async fn registration_under_faults_never_makes_two_versions() {
         );
     }
 }
+
+/// The training pipeline's path: a model is logged, `set-alias … run:ID` writes the
+/// selector into the manifest (comments kept), the plan shows the registration, and
+/// reconcile registers and points the alias.
+#[tokio::test]
+async fn set_alias_with_a_run_writes_the_selector_and_reconcile_registers_it() {
+    let client = support::client();
+    let uri = &support::server().uri;
+    let name = support::unique("select-pipeline");
+    let logged = log_models(1, "model").await;
+    let run = &logged[0].run_id;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  aliases: {{}}   # set by the pipeline\n"
+        ),
+    )
+    .expect("write manifest");
+    let (code, stdout, stderr) = mlreg(
+        uri,
+        dir.path(),
+        &["set-alias", &name, "challenger", &format!("run:{run}")],
+        &[],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&file).expect("read manifest");
+    assert!(
+        text.contains(&format!(
+            "aliases: {{challenger: {{run: {run}}}}}   # set by the pipeline"
+        )),
+        "{text}"
+    );
+    let (code, stdout, stderr) = mlreg(
+        uri,
+        dir.path(),
+        &["set-alias", &name, "challenger", "run:"],
+        &[],
+    );
+    assert_eq!(code, 1, "a malformed selector is refused: {stdout}{stderr}");
+    assert!(stderr.contains("`run:` is not a version"), "{stderr}");
+
+    let (code, plan, stderr) = mlreg(uri, dir.path(), &["plan"], &[]);
+    assert_eq!(code, 0, "{plan}{stderr}");
+    assert!(plan.contains("+ register from run"), "{plan}");
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let model = read_model(&client, &name).await;
+    assert_eq!(model.aliases.get("challenger"), Some(&1));
+    assert_eq!(&model.versions[&1].run_id, run);
+}
