@@ -521,4 +521,21 @@ async fn set_alias_with_a_run_writes_the_selector_and_reconcile_registers_it() {
     let model = read_model(&client, &name).await;
     assert_eq!(model.aliases.get("challenger"), Some(&1));
     assert_eq!(&model.versions[&1].run_id, run);
+
+    // Promoting @challenger to @champion passes the selector on; reconcile moves the alias
+    // without registering anything again.
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["promote", &name], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&file).expect("read manifest");
+    assert!(
+        text.contains(&format!("champion: {{run: {run}}}")),
+        "{text}"
+    );
+    assert!(!text.contains("challenger"), "{text}");
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let model = read_model(&client, &name).await;
+    assert_eq!(model.aliases.get("champion"), Some(&1));
+    assert_eq!(model.aliases.get("challenger"), None);
+    assert_eq!(model.versions.len(), 1);
 }
