@@ -345,9 +345,10 @@ pub struct SetAliasArgs {
     pub model: String,
     /// The alias (`champion` or `@champion`).
     pub alias: String,
-    /// The version number it points at.
+    /// The version it points at: a number, `run:RUN_ID` (`run:RUN_ID/ARTIFACT_PATH`) or a
+    /// logged model id `m-…` (reconcile registers the version when none matches).
     #[arg(required_unless_present = "delete", conflicts_with = "delete")]
-    pub version: Option<u64>,
+    pub version: Option<crate::manifest::VersionRef>,
     /// Remove the alias from the manifest (reconcile then deletes it from the registry).
     #[arg(long)]
     pub delete: bool,

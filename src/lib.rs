@@ -45,6 +45,7 @@ pub mod project;
 pub mod registry;
 pub mod render;
 pub mod resolve;
+pub mod select;
 pub mod settings;
 pub mod shutdown;
 pub mod stage;

@@ -337,8 +337,9 @@ pub struct SetAliasSettings {
     pub model: String,
     /// The alias, without `@`, checked by MLflow's rules.
     pub alias: String,
-    /// The version it points at; `None`: remove the alias.
-    pub version: Option<u64>,
+    /// The version it points at (a number, or a selector: `run:ID`, `m-ID`); `None`:
+    /// remove the alias.
+    pub version: Option<crate::manifest::VersionRef>,
     /// The desired-state directory.
     pub dir: PathBuf,
     /// Print the diff without writing.
@@ -646,7 +647,11 @@ impl CommandSettings {
                 CommandSettings::SetAlias(SetAliasSettings {
                     model: args.model,
                     alias,
-                    version: if args.delete { None } else { args.version },
+                    version: if args.delete {
+                        None
+                    } else {
+                        args.version.clone()
+                    },
                     dir: dir(args.dir.dir)?,
                     dry_run: args.dry_run,
                 })

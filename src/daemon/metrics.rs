@@ -410,6 +410,7 @@ mod tests {
             ActionKind::AliasRemove,
             ActionKind::Create,
             ActionKind::Update,
+            ActionKind::Register,
         ]
         .into_iter()
         .map(ActionKind::as_str)

@@ -427,6 +427,7 @@ mod tests {
                         error: "HTTP 500".into(),
                     },
                     annotation_error: None,
+                    registered: None,
                 }],
                 error: Some("did not converge".into()),
                 remaining: vec![change(2)],

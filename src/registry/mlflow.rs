@@ -69,6 +69,7 @@ const MAX_BLIND_CHUNKS: usize = 4;
 mod webhooks;
 
 pub use webhooks::{Webhook, WebhookEvent, WebhookSpec};
+mod register;
 
 /// The endpoints used, as paths after `/api/2.0/mlflow/`.
 mod endpoint {
@@ -1131,6 +1132,25 @@ impl Registry for MlflowClient {
             }
             Err(error) => Err(error),
         }
+    }
+
+    async fn registration_source(
+        &self,
+        selector: &crate::manifest::Selector,
+    ) -> Result<super::SourceLookup> {
+        self.lookup_source(selector).await
+    }
+
+    async fn create_version(&self, name: &str, source: &super::RegistrationSource) -> Result<u64> {
+        self.create_version_from(name, source).await
+    }
+
+    async fn version_status(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<super::VersionStatus>> {
+        self.status_of(name, version).await
     }
 
     async fn create_model(

@@ -24,6 +24,7 @@ mod registry;
 mod render;
 mod scoped;
 mod security;
+mod selectors;
 mod serving;
 mod support;
 mod validate;

@@ -872,3 +872,92 @@ async fn credentials_never_show_in_debug_errors_or_logs() {
         }
     }
 }
+
+/// Logs a pyfunc model under `model` in a new run, in the way both MLflow 2 and 3 accept
+/// (`artifact_path=`); prints the run id.
+const LOG_PYFUNC: &str = r#"
+import mlflow
+
+class Constant(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return [1 for _ in range(len(model_input))]
+
+with mlflow.start_run() as run:
+    mlflow.pyfunc.log_model(artifact_path="model", python_model=Constant())
+print(run.info.run_id)
+"#;
+
+/// What a `{run: ID}` selector registers from, on whichever MLflow the tests run against:
+/// MLflow 3, the run's logged model (`models:/m-…`); MLflow 2, the run's artifacts
+/// (`<artifact_uri>/model`). The version mlreg registers loads back with MLflow's client.
+#[tokio::test]
+async fn a_run_selector_registers_from_what_the_server_version_offers() {
+    let server = support::server();
+    let client = server.client();
+    let python = std::env::var_os("MLREG_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"))
+        .join("bin/python");
+    let run_python = |script: &'static str, args: Vec<String>| {
+        let python = python.clone();
+        let uri = server.uri.clone();
+        async move {
+            let done = tokio::process::Command::new(python)
+                .arg("-c")
+                .arg(script)
+                .args(args)
+                .env("MLFLOW_TRACKING_URI", uri)
+                .env_remove("MLFLOW_REGISTRY_URI")
+                .output()
+                .await
+                .expect("run python");
+            let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
+            assert!(
+                done.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&done.stderr)
+            );
+            stdout.lines().last().unwrap_or_default().to_owned()
+        }
+    };
+    let run = run_python(LOG_PYFUNC, Vec::new()).await;
+    let name = support::unique("select-any-server");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        format!(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Staging: {{run: {run}}}\n"
+        ),
+    )
+    .expect("write manifest");
+    let reconcile = || {
+        server
+            .mlreg()
+            .args(["reconcile", "--dir"])
+            .arg(dir.path())
+            .output()
+            .expect("run mlreg")
+    };
+    let first = reconcile();
+    assert!(first.status.success(), "{first:?}");
+    let model = read(&client, &name).await;
+    assert_eq!(model.versions.len(), 1, "{model:#?}");
+    let version = &model.versions[&1];
+    assert_eq!(version.run_id, run);
+    assert_eq!(version.stage, Stage::Staging);
+    assert!(
+        version.source.starts_with("models:/m-") || version.source.ends_with("/artifacts/model"),
+        "{}",
+        version.source
+    );
+    let loaded = run_python(
+        "import sys, mlflow; print(len(mlflow.pyfunc.load_model(sys.argv[1]).predict([[0], [1]])))",
+        vec![format!("models:/{name}/1")],
+    )
+    .await;
+    assert_eq!(loaded, "2");
+    // The selector resolves now: nothing more is registered.
+    let second = reconcile();
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(read(&client, &name).await.versions.len(), 1);
+}
