@@ -93,6 +93,8 @@ mod endpoint {
     /// The webhook API (MLflow 3.3+): list and create here, `/{webhook_id}` to update or
     /// delete one (see `webhooks`).
     pub const WEBHOOKS: &str = "webhooks";
+    /// One workspace (MLflow 3.10+), under `/api/3.0/mlflow/` (as `/{name}`).
+    pub const GET_WORKSPACE: &str = "../../3.0/mlflow/workspaces";
 }
 
 /// The HTTP methods MLflow's registry API uses.
@@ -184,6 +186,9 @@ pub struct MlflowClient {
     /// How many registered models the last read that listed them all found
     /// (`usize::MAX`: none yet); the cost rule of scoped reads uses it.
     registry_models: Arc<AtomicUsize>,
+    /// Set once the configured workspace was found on the server (shared by clones, so
+    /// once per process); see [`MlflowClient::check_workspace`].
+    workspace_checked: Arc<tokio::sync::OnceCell<()>>,
 }
 
 // Hand-written: the configuration's `Debug` redacts secrets already, but the client only
@@ -276,6 +281,7 @@ impl MlflowClient {
             observer: None,
             filter_refused: Arc::new(AtomicBool::new(false)),
             registry_models: Arc::new(AtomicUsize::new(usize::MAX)),
+            workspace_checked: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -376,8 +382,37 @@ impl MlflowClient {
         self.call_counting(call).await.0
     }
 
+    /// Checks, once per process, that the configured workspace exists on a server that
+    /// has workspaces. An MLflow 2.x server (or 3.x before 3.10) ignores the workspace
+    /// header and would act on its one namespace, so a workspace it cannot confirm stops
+    /// the run before anything is read or written. A transport error or a 5xx is returned
+    /// as is (and checked again by the next call).
+    async fn check_workspace(&self) -> Result<()> {
+        let Some(workspace) = self.config.workspace.clone() else {
+            return Ok(());
+        };
+        self.workspace_checked
+            .get_or_try_init(|| async {
+                let mut call = Call::get(endpoint::GET_WORKSPACE, Vec::new());
+                call.segment = Some(workspace.clone());
+                let answer: Result<serde_json::Value> =
+                    Box::pin(self.call_counting(&call)).await.0;
+                match answer {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(workspace_error(&workspace, error)),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
     /// Like [`Self::call`], and also says how many attempts were made.
     async fn call_counting<T: DeserializeOwned + Default>(&self, call: &Call) -> (Result<T>, u32) {
+        if call.endpoint != endpoint::GET_WORKSPACE
+            && let Err(error) = self.check_workspace().await
+        {
+            return (Err(error), 0);
+        }
         let attempts = AtomicU32::new(0);
         let max_backoff = self.config.max_backoff;
         let result = (|| async {
@@ -851,6 +886,23 @@ fn client_identity(path: &std::path::Path) -> Result<reqwest::Identity> {
             error_chain(&error)
         ))
     })
+}
+
+/// What a failed workspace check means, as a configuration error that says what to do.
+fn workspace_error(workspace: &str, error: Error) -> Error {
+    let reason = match (&error, error.code()) {
+        (_, Some("RESOURCE_DOES_NOT_EXIST")) => format!(
+            "the server has no workspace `{workspace}` (create it, or fix `workspace` / MLFLOW_WORKSPACE)"
+        ),
+        (_, Some("FEATURE_DISABLED")) => format!(
+            "workspace `{workspace}` is configured, but workspaces are not enabled on this server (start it with `mlflow server --enable-workspaces`, or remove `workspace` / MLFLOW_WORKSPACE)"
+        ),
+        (Error::Api { status: 404, .. }, _) => format!(
+            "workspace `{workspace}` is configured, but this server has no workspaces (MLflow 3.10 or newer): it would ignore the workspace and act on its only namespace, so nothing is read or written (remove `workspace` / MLFLOW_WORKSPACE, or upgrade the server)"
+        ),
+        _ => return error,
+    };
+    Error::Config(reason)
 }
 
 /// Whether MLflow itself said the model or version does not exist. A bare 404 without

@@ -961,3 +961,66 @@ async fn a_run_selector_registers_from_what_the_server_version_offers() {
     assert!(second.status.success(), "{second:?}");
     assert_eq!(read(&client, &name).await.versions.len(), 1);
 }
+
+/// A workspace on a server that cannot honour it (MLflow 3.x without `--enable-workspaces`
+/// refuses the header; MLflow 2.x ignores it and would act on its only namespace) stops the
+/// run with a message that says so, before anything is applied. Runs in both passes of CI,
+/// so each server version meets its own branch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_the_server_cannot_honour_stops_the_run_before_anything_is_applied() {
+    let name = support::unique("no-workspaces");
+    let dir = tempfile::tempdir().expect("temp dir");
+    crate::support::manifest::Manifest::model(&name)
+        .description("must not be created")
+        .write(dir.path(), "m.yaml");
+    let (code, stdout, stderr) = support::output(
+        support::mlreg()
+            .env("MLFLOW_WORKSPACE", "team-a")
+            .args(["reconcile", "--dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("workspace `team-a` is configured, but")
+            && (stderr.contains("not enabled on this server")
+                || stderr.contains("this server has no workspaces")),
+        "{stderr}"
+    );
+    let client = support::client();
+    assert!(
+        client.model(&name).await.expect("read").is_none(),
+        "nothing is applied"
+    );
+}
+
+/// A `{loggedModel: m-…}` selector that no version matches and the server cannot register
+/// (no such logged model on MLflow 3; no logged models at all on MLflow 2) is refused at
+/// plan time, naming it, with nothing applied. Runs in both passes of CI.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logged_model_the_server_does_not_have_is_refused_before_anything_is_applied() {
+    let client = support::client();
+    let name = support::unique("no-logged-model");
+    support::seed_model(&client, &name, 1).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = "m-0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        format!(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  description: must stay unset\n  aliases:\n    champion: {{loggedModel: {id}}}\n"
+        ),
+    )
+    .expect("write manifest");
+    let (code, stdout, stderr) =
+        support::output(support::mlreg().args(["reconcile", "--dir"]).arg(dir.path()));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!("logged model `{id}` does not exist")),
+        "{stdout}\n{stderr}"
+    );
+    let model = read(&client, &name).await;
+    assert_eq!(model.versions.len(), 1, "no version registered");
+    assert!(
+        model.aliases.is_empty() && model.description.is_empty(),
+        "{model:#?}"
+    );
+}
