@@ -763,7 +763,7 @@ async fn workspaces_keep_models_of_the_same_name_apart() {
         Some(3),
         "{stdout}"
     );
-    // An unknown workspace is the server's clear refusal.
+    // An unknown workspace is found by the check before the first read, and said so.
     let (code, _, stderr) = output(
         server
             .mlreg()
@@ -772,7 +772,7 @@ async fn workspaces_keep_models_of_the_same_name_apart() {
     );
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("Workspace 'no-such-workspace' not found"),
+        stderr.contains("the server has no workspace `no-such-workspace`"),
         "{stderr}"
     );
 }
