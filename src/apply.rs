@@ -106,14 +106,15 @@ pub struct Annotation {
 /// Whether `changes` make a version enter a gated target without a passing verdict in the
 /// plan that was reviewed (`planned.gates`).
 fn enters_unjudged_gate(desired: &DesiredModel, planned: &ModelPlan, changes: &[Change]) -> bool {
-    changes.iter().any(|change| {
-        crate::plan::gated_entry(&change.action).is_some_and(|(target, version)| {
-            desired.spec.gates.contains_key(&target)
-                && !planned
-                    .gates
-                    .iter()
-                    .any(|gate| gate.target == target && gate.version == version && gate.passed())
-        })
+    changes.iter().enumerate().any(|(index, change)| {
+        crate::plan::gated_entries(index, &change.action)
+            .into_iter()
+            .any(|(target, version)| {
+                desired.spec.gates.contains_key(&target)
+                    && !planned.gates.iter().any(|gate| {
+                        gate.target == target && gate.version == version && gate.passed()
+                    })
+            })
     })
 }
 
@@ -193,6 +194,9 @@ pub struct Outcome {
     /// written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotation_error: Option<String>,
+    /// The version a registration created (or found created by an interrupted attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered: Option<u64>,
 }
 
 /// How one model ended.
@@ -355,6 +359,7 @@ async fn apply_model<R: Registry>(
                 change: change.clone(),
                 result: OutcomeStatus::Skipped,
                 annotation_error: None,
+                registered: None,
             })
             .collect::<Vec<_>>()
     };
@@ -486,7 +491,114 @@ async fn execute<R: Registry>(
     change: &Change,
     options: &ApplyOptions,
 ) -> Outcome {
-    let result = match &change.action {
+    if let Action::Register {
+        selector,
+        stage,
+        aliases,
+        source,
+    } = &change.action
+    {
+        return execute_register(
+            registry,
+            model,
+            manifest,
+            change,
+            (selector, *stage, aliases, source.as_ref()),
+            options,
+        )
+        .await;
+    }
+    let (result, annotation_error) =
+        execute_action(registry, model, manifest, &change.action, options).await;
+    Outcome {
+        change: change.clone(),
+        result: match result {
+            Ok(()) => OutcomeStatus::Applied,
+            Err(error) => OutcomeStatus::Failed { error },
+        },
+        annotation_error,
+        registered: None,
+    }
+}
+
+/// A registration: the version is created (at most once, [`crate::select::register`]),
+/// then moved into its stage and pointed at by its aliases, each with its audit tag. The
+/// first failed step fails the change (and so stops the model).
+async fn execute_register<R: Registry>(
+    registry: &R,
+    model: &str,
+    manifest: String,
+    change: &Change,
+    (selector, stage, aliases, source): (
+        &crate::manifest::Selector,
+        Option<Stage>,
+        &[String],
+        Option<&crate::registry::RegistrationSource>,
+    ),
+    options: &ApplyOptions,
+) -> Outcome {
+    let mut outcome = Outcome {
+        change: change.clone(),
+        result: OutcomeStatus::Applied,
+        annotation_error: None,
+        registered: None,
+    };
+    let version = match crate::select::register(
+        registry,
+        model,
+        selector,
+        source,
+        crate::select::REGISTRATION_WAIT,
+    )
+    .await
+    {
+        Ok(version) => version,
+        Err(error) => {
+            outcome.result = OutcomeStatus::Failed {
+                error: error.to_string(),
+            };
+            return outcome;
+        }
+    };
+    outcome.registered = Some(version);
+    let placements = stage
+        .map(|to| Action::Transition {
+            version,
+            from: Stage::None,
+            to,
+        })
+        .into_iter()
+        .chain(aliases.iter().map(|alias| Action::SetAlias {
+            alias: alias.clone(),
+            from: None,
+            to: version,
+        }));
+    for placement in placements {
+        let (result, annotation_error) =
+            execute_action(registry, model, manifest.clone(), &placement, options).await;
+        if let Err(error) = result {
+            outcome.result = OutcomeStatus::Failed {
+                error: format!("registered version {version}, but placing it failed: {error}"),
+            };
+            return outcome;
+        }
+        if annotation_error.is_some() {
+            outcome.annotation_error = annotation_error;
+        }
+    }
+    outcome
+}
+
+/// One write (not a registration) and its audit tag: the write's result, and the audit
+/// tag's error when the write succeeded but the tag could not be written.
+async fn execute_action<R: Registry>(
+    registry: &R,
+    model: &str,
+    manifest: String,
+    action: &Action,
+    options: &ApplyOptions,
+) -> (Result<(), String>, Option<String>) {
+    let result = match action {
         Action::CreateModel { description, tags } => {
             registry
                 .create_model(model, description.as_deref(), tags)
@@ -500,28 +612,24 @@ async fn execute<R: Registry>(
         Action::Transition { version, to, .. } => registry.transition(model, *version, *to).await,
         Action::SetAlias { alias, to, .. } => registry.set_alias(model, alias, *to).await,
         Action::DeleteAlias { alias, .. } => registry.delete_alias(model, alias).await,
+        Action::Register { .. } => {
+            return (Err("a registration is not a single write".into()), None);
+        }
     };
-    let mut outcome = Outcome {
-        change: change.clone(),
-        result: match result {
-            Ok(()) => OutcomeStatus::Applied,
-            Err(error) => OutcomeStatus::Failed {
-                error: error.to_string(),
-            },
-        },
-        annotation_error: None,
-    };
-    if let (OutcomeStatus::Applied, Some(annotation)) = (&outcome.result, &options.annotate)
-        && let Some((version, key, value)) =
-            audit_tag(&change.action, annotation, manifest, options)
+    if let Err(error) = result {
+        return (Err(error.to_string()), None);
+    }
+    let mut annotation_error = None;
+    if let Some(annotation) = &options.annotate
+        && let Some((version, key, value)) = audit_tag(action, annotation, manifest, options)
         && let Err(error) = registry.set_version_tag(model, version, &key, &value).await
     {
         // The change itself is done: a missing audit tag is worth a warning, not a failure
         // that would stop the model's later changes.
         tracing::warn!(%error, version, key, "the change succeeded but its audit tag was not written");
-        outcome.annotation_error = Some(error.to_string());
+        annotation_error = Some(error.to_string());
     }
-    outcome
+    (Ok(()), annotation_error)
 }
 
 /// The audit tag an applied `action` gets, as (version, key, value): transitions and alias
@@ -562,7 +670,8 @@ fn audit_tag(
         | Action::SetDescription { .. }
         | Action::SetModelTag { .. }
         | Action::SetVersionTag { .. }
-        | Action::DeleteAlias { .. } => None,
+        | Action::DeleteAlias { .. }
+        | Action::Register { .. } => None,
     }
 }
 

@@ -23,7 +23,10 @@ Registry address and credentials follow MLflow's conventions: --registry-uri or
 MLFLOW_TRACKING_URI; MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME /
 MLFLOW_TRACKING_PASSWORD (basic); MLFLOW_TRACKING_INSECURE_TLS=true;
 MLFLOW_TRACKING_SERVER_CERT_PATH (CA bundle); MLFLOW_TRACKING_CLIENT_CERT_PATH (client
-certificate and key, one PEM file). Secrets never appear in output or logs.
+certificate and key, one PEM file); MLFLOW_WORKSPACE (MLflow 3.10+ workspace).
+MLFLOW_TRACKING_URI=databricks or databricks://PROFILE: a Databricks workspace registry
+(DATABRICKS_HOST / DATABRICKS_TOKEN, else ~/.databrickscfg or DATABRICKS_CONFIG_FILE).
+Secrets never appear in output or logs.
 Retry backoff: MLREG_RETRY_MIN_BACKOFF / MLREG_RETRY_MAX_BACKOFF (e.g. 200ms, 30s).";
 
 /// Keep an MLflow Model Registry in the state that YAML manifests in git declare.
@@ -71,6 +74,27 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, global = true, env = "MLREG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = "Output")]
     pub log_format: LogFormat,
+
+    /// The project file (default: mlreg.yaml in the working directory, when there is one).
+    #[arg(
+        long,
+        global = true,
+        env = "MLREG_CONFIG",
+        value_name = "FILE",
+        help_heading = "Environments"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Use this environment of the project file: its registry, workspace, credentials and
+    /// directory (an explicit --registry-uri or --dir is then an error).
+    #[arg(
+        long = "env",
+        global = true,
+        env = "MLREG_ENV",
+        value_name = "NAME",
+        help_heading = "Environments"
+    )]
+    pub environment: Option<String>,
 }
 
 /// The subcommands.
@@ -103,8 +127,8 @@ pub enum Command {
     /// Print the one model URI to serve: the first target (stage or @alias) holding a version,
     /// else the manifest's local fallback.
     Resolve(ResolveArgs),
-    /// Print the JSON Schema (draft-07) of the manifest format.
-    Schema,
+    /// Print the JSON Schema (draft-07) of the manifest format (or of the project file).
+    Schema(SchemaArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per command into a directory.
@@ -124,12 +148,25 @@ pub struct DirArgs {
     pub dir: PathBuf,
 }
 
+/// Options of `schema`.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// The schema of the project file (`mlreg.yaml`, `kind: Project`) instead.
+    #[arg(long)]
+    pub project: bool,
+}
+
 /// Options of `plan` (and the planning half of `reconcile`).
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// The desired-state directory.
     #[command(flatten)]
     pub dir: DirArgs,
+    /// Every environment of the project file, in one report (read at once; `reconcile`
+    /// applies them one after the other in the file's order and stops at the first that
+    /// fails).
+    #[arg(long, help_heading = "Environments")]
+    pub all_envs: bool,
     /// Only this model (repeatable).
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
@@ -164,10 +201,11 @@ pub struct ReconcileArgs {
     pub notify: NotifyArgs,
 }
 
-/// Where notifications go (`reconcile`; signed when `MLREG_NOTIFY_SECRET` is set).
+/// Where notifications go (`reconcile`, `watch`; signed when `MLREG_NOTIFY_SECRET` is set).
 #[derive(Debug, Clone, Args)]
 pub struct NotifyArgs {
-    /// Post what happened (applied, failed, invalid) to this URL (repeatable).
+    /// Post what happened (applied, failed, invalid; from `watch` also drift and blocked) to
+    /// this URL (repeatable).
     #[arg(long = "notify", value_name = "URL", help_heading = "Notifications")]
     pub urls: Vec<url::Url>,
     /// The body's shape: mlreg's JSON document, or Slack's incoming-webhook message.
@@ -212,6 +250,45 @@ pub struct WatchArgs {
     /// environment variable (its name, never the secret itself).
     #[arg(long, env = "MLREG_MLFLOW_WEBHOOK_SECRET_ENV", value_name = "VAR")]
     pub mlflow_webhook_secret_env: Option<String>,
+    /// At startup, create or update this daemon's webhook on the MLflow server, calling URL
+    /// (this daemon's `/hooks/mlflow` as the server reaches it; a URL without a path gets
+    /// `/hooks/mlflow`). Needs --mlflow-webhook-secret-env.
+    #[arg(
+        long,
+        env = "MLREG_REGISTER_MLFLOW_WEBHOOK",
+        value_name = "URL",
+        requires = "mlflow_webhook_secret_env"
+    )]
+    pub register_mlflow_webhook: Option<url::Url>,
+    /// The name of the webhook --register-mlflow-webhook creates or updates (one per daemon).
+    #[arg(
+        long,
+        env = "MLREG_MLFLOW_WEBHOOK_NAME",
+        value_name = "NAME",
+        default_value = crate::daemon::registration::DEFAULT_NAME,
+        value_parser = parse_webhook_name
+    )]
+    pub mlflow_webhook_name: String,
+    /// Notifications.
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// A webhook name as MLflow accepts it: letters, digits, `.`, `_` and `-`, starting and
+/// ending with a letter or digit, less than 63 characters.
+fn parse_webhook_name(name: &str) -> Result<String, String> {
+    let edges_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let valid = name.len() < 63
+        && edges_ok(name.chars().next())
+        && edges_ok(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err("MLflow takes letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit, less than 63 characters".to_owned())
+    }
 }
 
 /// Options of `versions`.
@@ -268,9 +345,10 @@ pub struct SetAliasArgs {
     pub model: String,
     /// The alias (`champion` or `@champion`).
     pub alias: String,
-    /// The version number it points at.
+    /// The version it points at: a number, `run:RUN_ID` (`run:RUN_ID/ARTIFACT_PATH`) or a
+    /// logged model id `m-…` (reconcile registers the version when none matches).
     #[arg(required_unless_present = "delete", conflicts_with = "delete")]
-    pub version: Option<u64>,
+    pub version: Option<crate::manifest::VersionRef>,
     /// Remove the alias from the manifest (reconcile then deletes it from the registry).
     #[arg(long)]
     pub delete: bool,

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::StreamExt as _;
 
 use crate::manifest::DesiredState;
-use crate::plan::{Plan, gated_entry};
+use crate::plan::{Plan, gated_entries};
 use crate::registry::{Metrics, ObservedVersion, Registry, Snapshot};
 use crate::target::Target;
 
@@ -73,10 +73,12 @@ pub fn needed(
         let Some(model) = desired.models.get(&model_plan.model) else {
             continue;
         };
-        for change in &model_plan.changes {
-            let Some((target, version)) = gated_entry(&change.action) else {
-                continue;
-            };
+        let entries = model_plan
+            .changes
+            .iter()
+            .enumerate()
+            .flat_map(|(index, change)| gated_entries(index, &change.action));
+        for (target, version) in entries {
             let Some(gate) = model.spec.gates.get(&target) else {
                 continue;
             };
@@ -206,9 +208,11 @@ async fn read_version<R: Registry>(
     evidence
 }
 
-/// Plans with gates: a first pure plan says which versions enter gated targets, their
-/// evidence is read (nothing when no gate needs metrics), and the plan is computed again
-/// with it. The one sequence `plan`, `reconcile` and the daemon share.
+/// Plans with gates: a first pure plan says which versions enter gated targets and which
+/// selectors need registering; what each registration registers from is read (a run or
+/// logged model that does not exist refuses the plan, [`crate::select::read_sources`]),
+/// the evidence is read (nothing when no gate needs metrics), and the plan is computed
+/// again with it. The one sequence `plan`, `reconcile` and the daemon share.
 pub async fn plan_with_gates<R: Registry>(
     registry: &R,
     desired: &DesiredState,
@@ -216,11 +220,25 @@ pub async fn plan_with_gates<R: Registry>(
     selection: &crate::plan::Selection,
     now: time::OffsetDateTime,
 ) -> Result<Plan, Vec<crate::diagnostic::Diagnostic>> {
-    let draft = crate::plan::plan(desired, observed, selection, &Evidence::default(), now)?;
+    let mut draft = crate::plan::plan(desired, observed, selection, &Evidence::default(), now)?;
+    let registers = draft
+        .changes()
+        .any(|(_, change)| matches!(change.action, crate::plan::Action::Register { .. }));
+    let sources = if registers {
+        let sources = crate::select::read_sources(registry, desired, &draft).await?;
+        crate::select::attach(&mut draft, &sources);
+        sources
+    } else {
+        crate::select::Sources::new()
+    };
     let needed = needed(desired, observed, &draft);
     if needed.is_empty() {
         return Ok(draft);
     }
-    let evidence = read(registry, observed, &needed).await;
-    crate::plan::plan(desired, observed, selection, &evidence, now)
+    // A registration's candidate is read as a version: its run (or logged model).
+    let augmented = crate::select::with_candidates(observed, &draft);
+    let evidence = read(registry, &augmented, &needed).await;
+    let mut plan = crate::plan::plan(desired, observed, selection, &evidence, now)?;
+    crate::select::attach(&mut plan, &sources);
+    Ok(plan)
 }

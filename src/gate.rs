@@ -78,13 +78,34 @@ pub struct GateReport {
     pub change: usize,
     /// The target entered.
     pub target: Target,
-    /// The version entering it.
+    /// The version entering it (a registration's placeholder,
+    /// [`crate::select::placeholder`], is written `null` in JSON: it has no number yet).
+    #[serde(serialize_with = "version_or_null")]
     pub version: u64,
     /// Every check, in the order: metrics, tags, soak, noRegression.
     pub checks: Vec<GateCheck>,
 }
 
+/// A version number, or `null` for a registration's placeholder.
+fn version_or_null<S: serde::Serializer>(version: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    if crate::select::is_placeholder(*version) {
+        serializer.serialize_none()
+    } else {
+        serializer.serialize_u64(*version)
+    }
+}
+
 impl GateReport {
+    /// The version entering, for people: `version 4`, or `the new version` for a
+    /// registration.
+    pub fn entering(&self) -> String {
+        if crate::select::is_placeholder(self.version) {
+            "the new version".to_owned()
+        } else {
+            format!("version {}", self.version)
+        }
+    }
+
     /// Whether every check passed.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|check| check.verdict.passed())

@@ -41,9 +41,11 @@ pub mod manifest;
 pub mod notify;
 pub mod output;
 pub mod plan;
+pub mod project;
 pub mod registry;
 pub mod render;
 pub mod resolve;
+pub mod select;
 pub mod settings;
 pub mod shutdown;
 pub mod stage;
@@ -61,7 +63,26 @@ pub fn prepare(cli: cli::Cli) -> Result<(settings::Settings, output::Output), Ex
     // Color is decided once, before anything is printed, even a settings error.
     let output = output::Output::new(&global);
     output.install_logging(&global.log);
-    match settings::CommandSettings::new(cli, &env, cwd.as_deref()) {
+    let project = if settings::CommandSettings::reads_project(&cli) {
+        match project::discover(cli.global.config.as_deref(), cwd.as_deref()) {
+            Ok(project) => project,
+            Err(error) => {
+                let _ = diagnostic::render(
+                    &mut output.stderr(),
+                    &error.diagnostics,
+                    &error.sources,
+                    output.color_stderr(),
+                );
+                output.message(
+                    "error: the project file is invalid; nothing was done (`mlreg validate` checks it)",
+                );
+                return Err(ExitStatus::Failure);
+            }
+        }
+    } else {
+        None
+    };
+    match settings::CommandSettings::with_project(cli, &env, cwd.as_deref(), project) {
         Ok(command) => Ok((settings::Settings { global, command }, output)),
         Err(error) => {
             output.message(format_args!("error: {error}"));

@@ -10,13 +10,14 @@
 //! `X-Mlreg-Signature: sha256=<hex HMAC-SHA256 of the body>`, so a receiver can check it
 //! came from mlreg.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use ring::hmac;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::plan::Change;
@@ -35,7 +36,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const FORMAT_VERSION: &str = crate::render::FORMAT_VERSION;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Changes were applied and converged.
@@ -61,6 +62,78 @@ impl EventKind {
             EventKind::Invalid => "invalid",
         }
     }
+
+    /// Every kind, in the order of the docs.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Applied,
+        EventKind::Drift,
+        EventKind::Blocked,
+        EventKind::Failed,
+        EventKind::Invalid,
+    ];
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownName {
+                what: "notification event",
+                name: name.to_owned(),
+                expected: "applied, drift, blocked, failed or invalid",
+            })
+    }
+}
+
+/// A name that is not one of the notification events or formats.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{name}` (expected {expected})")]
+pub struct UnknownName {
+    /// `notification event` or `notification format`.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names that exist.
+    pub expected: &'static str,
+}
+
+/// Which events a target receives: every kind (the default), or only those listed (a
+/// project file's `events: [applied, failed]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// `None`: every kind.
+    only: Option<BTreeSet<EventKind>>,
+}
+
+impl EventFilter {
+    /// Every kind.
+    pub fn all() -> Self {
+        EventFilter::default()
+    }
+
+    /// Only `kinds` (an empty list sends nothing).
+    pub fn only(kinds: impl IntoIterator<Item = EventKind>) -> Self {
+        EventFilter {
+            only: Some(kinds.into_iter().collect()),
+        }
+    }
+
+    /// The filter of a list of names (`["applied", "failed"]`); an unknown name is an error.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, UnknownName> {
+        names
+            .iter()
+            .map(|name| name.as_ref().parse::<EventKind>())
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(|only| EventFilter { only: Some(only) })
+    }
+
+    /// Whether an event of `kind` is sent.
+    pub fn accepts(&self, kind: EventKind) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&kind))
+    }
 }
 
 /// One notification.
@@ -81,32 +154,74 @@ pub struct Event {
 }
 
 /// The body a receiver gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Format {
     /// The versioned JSON document.
+    #[default]
     Json,
     /// Slack's incoming-webhook shape (`{"text": ...}`).
     Slack,
 }
 
-/// Where notifications go.
+impl std::str::FromStr for Format {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        match name {
+            "json" => Ok(Format::Json),
+            "slack" => Ok(Format::Slack),
+            _ => Err(UnknownName {
+                what: "notification format",
+                name: name.to_owned(),
+                expected: "json or slack",
+            }),
+        }
+    }
+}
+
+/// Where notifications go: one receiver, the shape of its bodies, and which events it
+/// gets. `--notify URL` makes one per URL (every event); a project file's `notifications`
+/// entry makes one from its `url`, `format` and `events`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The receiver's URL.
     pub url: url::Url,
     /// The body's shape.
     pub format: Format,
+    /// The events it receives.
+    pub events: EventFilter,
 }
 
-/// Counters of what happened to notifications (for `/metrics` and tests).
+impl Target {
+    /// A target receiving every event.
+    pub fn new(url: url::Url, format: Format) -> Self {
+        Target {
+            url,
+            format,
+            events: EventFilter::all(),
+        }
+    }
+
+    /// The same target, receiving only what `events` accepts.
+    pub fn with_events(mut self, events: EventFilter) -> Self {
+        self.events = events;
+        self
+    }
+}
+
+/// Counters of what happened to notifications (`/metrics` shows the daemon's; clones of a
+/// counter share its value).
 #[derive(Debug, Default)]
 pub struct Counts {
     /// Delivered (a 2xx answer).
-    pub delivered: AtomicU64,
+    pub delivered: Counter,
+    /// Attempts repeated after a failed one.
+    pub retried: Counter,
     /// Given up after every attempt failed.
-    pub failed: AtomicU64,
+    pub failed: Counter,
     /// Dropped because the queue was full.
-    pub dropped: AtomicU64,
+    pub dropped: Counter,
 }
 
 /// The sending side: cheap to clone, never blocks.
@@ -134,7 +249,15 @@ impl Notifier {
     /// Starts delivering to `targets` (signing with `secret` when given). Must be called in
     /// the runtime. With no target it is [`Notifier::disabled`].
     pub fn start(targets: Vec<Target>, secret: Option<Vec<u8>>) -> (Notifier, Delivery) {
-        let counts = Arc::new(Counts::default());
+        Notifier::start_counted(targets, secret, Arc::new(Counts::default()))
+    }
+
+    /// Like [`Notifier::start`], counting into `counts` (the daemon's metrics).
+    pub fn start_counted(
+        targets: Vec<Target>,
+        secret: Option<Vec<u8>>,
+        counts: Arc<Counts>,
+    ) -> (Notifier, Delivery) {
         if targets.is_empty() {
             return (
                 Notifier {
@@ -159,15 +282,19 @@ impl Notifier {
                 }
             };
             while let Some(event) = receiver.recv().await {
-                for target in &targets {
+                for target in targets
+                    .iter()
+                    .filter(|target| target.events.accepts(event.event))
+                {
                     let body = body(&event, target.format);
-                    let delivered = deliver(&http, target, &body, key.as_ref()).await;
+                    let delivered =
+                        deliver(&http, target, &body, key.as_ref(), &worker_counts.retried).await;
                     let counter = if delivered {
                         &worker_counts.delivered
                     } else {
                         &worker_counts.failed
                     };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    counter.inc();
                 }
             }
         });
@@ -186,9 +313,14 @@ impl Notifier {
             return;
         };
         if queue.try_send(event).is_err() {
-            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            self.counts.dropped.inc();
             tracing::warn!("a notification was dropped: the delivery queue is full");
         }
+    }
+
+    /// Whether any target is configured (when not, [`Notifier::notify`] does nothing).
+    pub fn is_enabled(&self) -> bool {
+        self.queue.is_some()
     }
 
     /// What happened to the notifications so far.
@@ -314,9 +446,13 @@ async fn deliver(
     target: &Target,
     body: &[u8],
     key: Option<&hmac::Key>,
+    retried: &Counter,
 ) -> bool {
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            retried.inc();
+        }
         let mut request = http
             .post(target.url.clone())
             .header("content-type", "application/json")
@@ -406,18 +542,46 @@ mod tests {
         assert_eq!(redacted(&url), "https://hooks.slack.com");
     }
 
+    #[test]
+    fn a_target_gets_only_the_events_its_filter_names() {
+        let url = url::Url::parse("https://example.com/hook").expect("url");
+        let every = Target::new(url.clone(), Format::Json);
+        for kind in EventKind::ALL {
+            assert!(every.events.accepts(kind), "{kind:?}");
+        }
+        let filter = EventFilter::parse(&["applied", "failed"]).expect("known names");
+        let some = Target::new(url, Format::Slack).with_events(filter);
+        assert!(some.events.accepts(EventKind::Applied));
+        assert!(some.events.accepts(EventKind::Failed));
+        assert!(!some.events.accepts(EventKind::Drift));
+        assert!(!some.events.accepts(EventKind::Invalid));
+        assert!(!EventFilter::only([]).accepts(EventKind::Applied));
+        let unknown = EventFilter::parse(&["applied", "drifted"]).expect_err("unknown");
+        assert_eq!(
+            unknown.to_string(),
+            "unknown notification event `drifted` (expected applied, drift, blocked, failed or invalid)"
+        );
+        // The spellings a project file uses.
+        assert_eq!("slack".parse::<Format>(), Ok(Format::Slack));
+        assert!("xml".parse::<Format>().is_err());
+        let kinds: Vec<EventKind> = serde_json::from_str(r#"["drift", "blocked"]"#).expect("json");
+        assert_eq!(kinds, vec![EventKind::Drift, EventKind::Blocked]);
+        let format: Format = serde_json::from_str(r#""json""#).expect("json");
+        assert_eq!(format, Format::Json);
+    }
+
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_and_a_dead_receiver_never_blocks() {
         // A port nothing listens on: every attempt fails fast.
-        let target = Target {
-            url: url::Url::parse("http://127.0.0.1:9/").expect("url"),
-            format: Format::Json,
-        };
+        let target = Target::new(
+            url::Url::parse("http://127.0.0.1:9/").expect("url"),
+            Format::Json,
+        );
         let (notifier, delivery) = Notifier::start(vec![target], None);
         for _ in 0..QUEUE_CAPACITY + 50 {
             notifier.notify(event());
         }
-        assert!(notifier.counts().dropped.load(Ordering::Relaxed) >= 50);
+        assert!(notifier.counts().dropped.get() >= 50);
         let started = std::time::Instant::now();
         drop(notifier);
         delivery.finish(Duration::from_millis(300)).await;

@@ -22,7 +22,7 @@
 //! are kept with the model's plan ([`ModelPlan::gates`]). A failed or unverifiable check
 //! blocks the model ([`ModelPlan::is_blocked`]); callers apply nothing when any model is
 //! blocked ([`Plan::is_blocked`]). The evidence is read by the caller ([`crate::evidence`])
-//! for the entries [`gated_entry`] names, and passed in with "now".
+//! for the entries [`gated_entries`] names, and passed in with "now".
 //!
 //! No I/O, no clock: the same inputs always give the same plan.
 
@@ -62,6 +62,8 @@ pub enum Reason {
     AliasRemoved,
     /// The version is unassigned and older than the newest `keepLatest`.
     Retention,
+    /// The manifest places a selector no version matches.
+    Selector,
 }
 
 impl Reason {
@@ -76,6 +78,7 @@ impl Reason {
             Reason::AliasMoved => "alias moved",
             Reason::AliasRemoved => "alias removed",
             Reason::Retention => "retention",
+            Reason::Selector => "no version matches",
         }
     }
 }
@@ -149,6 +152,21 @@ pub enum Action {
         /// The version it points at now.
         version: u64,
     },
+    /// Register a new version from what a selector names, then place it: move it into
+    /// `stage` and point `aliases` at it (see [`crate::select`]).
+    Register {
+        /// The selector no version matches yet.
+        selector: crate::manifest::Selector,
+        /// The stage the version enters, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stage: Option<Stage>,
+        /// The aliases pointed at it.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        aliases: Vec<String>,
+        /// What it is registered from, as read before applying (`None` until read).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<crate::registry::RegistrationSource>,
+    },
 }
 
 /// The kinds of change the plan summary counts and the `mlreg_changes_applied_total` metric
@@ -168,6 +186,8 @@ pub enum ActionKind {
     Create,
     /// A description or tag updated.
     Update,
+    /// A version registered from a selector (and placed).
+    Register,
 }
 
 impl ActionKind {
@@ -180,6 +200,7 @@ impl ActionKind {
             ActionKind::AliasRemove => "alias_remove",
             ActionKind::Create => "create",
             ActionKind::Update => "update",
+            ActionKind::Register => "register",
         }
     }
 }
@@ -202,6 +223,7 @@ impl Action {
             Action::Transition { .. } => ActionKind::Archive,
             Action::SetAlias { .. } => ActionKind::AliasMove,
             Action::DeleteAlias { .. } => ActionKind::AliasRemove,
+            Action::Register { .. } => ActionKind::Register,
         }
     }
 
@@ -269,15 +291,25 @@ impl ModelPlan {
     }
 }
 
-/// The target and version a change makes the version enter, if it does: a transition into
-/// a declarable stage, or an alias pointed at a version.
-pub fn gated_entry(action: &Action) -> Option<(Target, u64)> {
+/// The targets and version change number `index` makes a version enter: a transition
+/// into a declarable stage, an alias pointed at a version, or a registration placed in its
+/// stage and aliases (its version is the placeholder [`crate::select::placeholder`]).
+pub fn gated_entries(index: usize, action: &Action) -> Vec<(Target, u64)> {
     match action {
         Action::Transition { version, to, .. } if to.is_declarable() => {
-            Some((Target::Stage(*to), *version))
+            vec![(Target::Stage(*to), *version)]
         }
-        Action::SetAlias { alias, to, .. } => Some((Target::Alias(alias.clone()), *to)),
-        _ => None,
+        Action::SetAlias { alias, to, .. } => vec![(Target::Alias(alias.clone()), *to)],
+        Action::Register { stage, aliases, .. } => {
+            let version = crate::select::placeholder(index);
+            stage
+                .map(Target::Stage)
+                .into_iter()
+                .chain(aliases.iter().cloned().map(Target::Alias))
+                .map(|target| (target, version))
+                .collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -343,6 +375,8 @@ pub struct Summary {
     pub create: usize,
     /// Description and tag updates.
     pub update: usize,
+    /// Versions registered from selectors.
+    pub register: usize,
 }
 
 impl Summary {
@@ -364,6 +398,7 @@ impl Summary {
             ActionKind::AliasRemove => &mut self.alias_remove,
             ActionKind::Create => &mut self.create,
             ActionKind::Update => &mut self.update,
+            ActionKind::Register => &mut self.register,
         }
     }
 
@@ -375,6 +410,7 @@ impl Summary {
             + self.alias_remove
             + self.create
             + self.update
+            + self.register
     }
 }
 
@@ -448,21 +484,34 @@ pub fn judge_gates(
     evidence: &Evidence,
     now: OffsetDateTime,
 ) {
-    let Some(observed) = &model_plan.basis else {
-        return;
+    let candidates = crate::select::candidates(&model_plan.changes);
+    let observed = match (&model_plan.basis, candidates.is_empty()) {
+        (Some(observed), true) => std::borrow::Cow::Borrowed(observed),
+        (basis, _) => {
+            // A registration's candidate is judged as a version of the model (a model the
+            // registry lacks is judged as an empty one).
+            let mut observed = basis.clone().unwrap_or_else(|| ObservedModel {
+                name: model_plan.model.clone(),
+                ..ObservedModel::default()
+            });
+            observed.versions.extend(candidates);
+            std::borrow::Cow::Owned(observed)
+        }
     };
+    if model_plan.basis.is_none() && observed.versions.is_empty() {
+        return;
+    }
     let mut reports = Vec::new();
     for (index, change) in model_plan.changes.iter().enumerate() {
-        let Some((target, version)) = gated_entry(&change.action) else {
-            continue;
-        };
-        if let Some(gate) = desired.spec.gates.get(&target) {
-            reports.push(GateReport {
-                change: index,
-                checks: gate::judge(gate, &target, version, observed, evidence, now),
-                target,
-                version,
-            });
+        for (target, version) in gated_entries(index, &change.action) {
+            if let Some(gate) = desired.spec.gates.get(&target) {
+                reports.push(GateReport {
+                    change: index,
+                    checks: gate::judge(gate, &target, version, &observed, evidence, now),
+                    target,
+                    version,
+                });
+            }
         }
     }
     model_plan.gates = reports;
@@ -474,17 +523,35 @@ pub fn plan_model(
     desired: &DesiredModel,
     observed: Option<&ObservedModel>,
 ) -> Result<ModelPlan, Vec<Diagnostic>> {
+    let resolved = crate::select::resolve(desired, observed)?;
+    let pending = resolved.pending;
+    let desired = &resolved.model;
     check_references(desired, observed)?;
     let mut changes = Vec::new();
-    match observed {
-        None => changes.push(Change {
+    if observed.is_none() {
+        changes.push(Change {
             action: Action::CreateModel {
                 description: desired.spec.description.clone(),
                 tags: desired.spec.tags.clone(),
             },
             reason: Reason::CreateModel,
-        }),
-        Some(observed) => plan_existing(&desired.spec, observed, &mut changes),
+        });
+    }
+    // Registrations come first (after creating the model): what they place is then in
+    // place before anything it replaces is archived.
+    for registration in pending {
+        changes.push(Change {
+            action: Action::Register {
+                selector: registration.selector,
+                stage: registration.stage,
+                aliases: registration.aliases,
+                source: None,
+            },
+            reason: Reason::Selector,
+        });
+    }
+    if let Some(observed) = observed {
+        plan_existing(&desired.spec, observed, &mut changes);
     }
     Ok(ModelPlan {
         model: desired.name.clone(),
@@ -672,7 +739,10 @@ fn plan_existing(desired: &ModelSpec, observed: &ObservedModel, changes: &mut Ve
             }
         }
         for (alias, version) in &observed.aliases {
-            if !aliases.contains_key(alias) {
+            let registering = desired
+                .selectors
+                .contains_key(&Target::Alias(alias.clone()));
+            if !aliases.contains_key(alias) && !registering {
                 changes.push(Change {
                     action: Action::DeleteAlias {
                         alias: alias.clone(),
@@ -1132,7 +1202,7 @@ mod tests {
                     v.tags.insert(key.clone(), to.clone());
                 }
             }
-            Action::CreateModel { .. } => {}
+            Action::CreateModel { .. } | Action::Register { .. } => {}
         }
     }
 }

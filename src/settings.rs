@@ -81,6 +81,34 @@ pub enum Error {
         /// The variable's name.
         variable: String,
     },
+    /// `--env` or `--all-envs` without a project file.
+    #[error(
+        "{flag} needs a project file: none given with --config or MLREG_CONFIG, and no mlreg.yaml in the working directory"
+    )]
+    NoProject {
+        /// The flag given.
+        flag: &'static str,
+    },
+    /// `--env NAME` naming no environment of the project file.
+    #[error("unknown environment `{name}`: the project file {project} declares {}", known.join(", "))]
+    UnknownEnvironment {
+        /// The name given.
+        name: String,
+        /// The project file.
+        project: String,
+        /// The environments it declares.
+        known: Vec<String>,
+    },
+    /// `--env`/`--all-envs` with a flag that says the same thing differently.
+    #[error(
+        "{flag} cannot be given with {environments}: the environment names its own (remove {flag}, or drop {environments})"
+    )]
+    EnvironmentConflict {
+        /// The conflicting flag.
+        flag: &'static str,
+        /// `--env NAME` or `--all-envs`.
+        environments: String,
+    },
     /// `set-alias` with an alias name MLflow refuses.
     #[error("invalid alias `{alias}`: {problem}")]
     Alias {
@@ -135,9 +163,11 @@ pub struct LogSettings {
 #[derive(Debug)]
 pub enum CommandSettings {
     /// `validate`.
-    Validate(DirSettings),
+    Validate(ValidateSettings),
     /// `schema`.
     Schema,
+    /// `schema --project`.
+    ProjectSchema,
     /// `completions SHELL`.
     Completions(clap_complete::Shell),
     /// `man [--dir DIR]`: where to write the pages, `None` for mlreg.1 on stdout.
@@ -148,6 +178,8 @@ pub enum CommandSettings {
     Info(InfoSettings),
     /// `plan` (a dry-run reconcile) and `reconcile`.
     Reconcile(ReconcileSettings),
+    /// `plan --all-envs` and `reconcile --all-envs`.
+    ReconcileAll(AllEnvironmentsSettings),
     /// `watch`.
     Watch(WatchSettings),
     /// `promote MODEL`.
@@ -165,10 +197,31 @@ pub enum CommandSettings {
 }
 
 /// `validate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirSettings {
-    /// The desired-state directory, relative to the working directory when under it.
+#[derive(Debug, Clone)]
+pub struct ValidateSettings {
+    /// The desired-state directory, relative to the working directory when under it
+    /// (checked when `environments` is empty).
     pub dir: PathBuf,
+    /// The project file, checked too when there is one.
+    pub project: Option<crate::project::Project>,
+    /// The environments whose directories are checked (by name), in the file's order:
+    /// the one of `--env`, else all of them unless `--dir` was given.
+    pub environments: Vec<(String, PathBuf)>,
+}
+
+/// `plan --all-envs` and `reconcile --all-envs`.
+#[derive(Debug)]
+pub struct AllEnvironmentsSettings {
+    /// One run per environment, in the project file's order.
+    pub environments: Vec<ReconcileSettings>,
+    /// Text, JSON or Markdown.
+    pub output: PlanOutput,
+    /// Exit 2 when any environment has changes pending.
+    pub detailed_exitcode: bool,
+    /// Only plan (`plan`, `reconcile --dry-run`).
+    pub dry_run: bool,
+    /// Where notifications go (shared by the environments).
+    pub notify: NotifySettings,
 }
 
 /// `versions`.
@@ -219,12 +272,14 @@ pub struct ReconcileSettings {
     pub annotate: bool,
     /// Where notifications go.
     pub notify: NotifySettings,
+    /// The environment (`--env`, or one of `--all-envs`), named in notifications.
+    pub environment: Option<String>,
 }
 
-/// `--notify URL`... and `MLREG_NOTIFY_SECRET`.
+/// `--notify URL`... and the project file's `notifications`, and `MLREG_NOTIFY_SECRET`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifySettings {
-    /// The receivers.
+    /// The receivers, each with the events it gets.
     pub targets: Vec<crate::notify::Target>,
     /// Signs every body (`X-Mlreg-Signature`) when set.
     pub secret: Option<Vec<u8>>,
@@ -237,6 +292,8 @@ pub struct WatchSettings {
     pub registry: RegistrySettings,
     /// The daemon's configuration, interval checked.
     pub config: daemon::Config,
+    /// `--register-mlflow-webhook`: the webhook to create or update at startup.
+    pub registration: Option<Box<daemon::registration::Registration>>,
 }
 
 /// `promote`.
@@ -280,8 +337,9 @@ pub struct SetAliasSettings {
     pub model: String,
     /// The alias, without `@`, checked by MLflow's rules.
     pub alias: String,
-    /// The version it points at; `None`: remove the alias.
-    pub version: Option<u64>,
+    /// The version it points at (a number, or a selector: `run:ID`, `m-ID`); `None`:
+    /// remove the alias.
+    pub version: Option<crate::manifest::VersionRef>,
     /// The desired-state directory.
     pub dir: PathBuf,
     /// Print the diff without writing.
@@ -336,7 +394,8 @@ pub struct ResolveSettings {
 }
 
 impl Settings {
-    /// Validates `cli` with the process's environment and working directory.
+    /// Validates `cli` with the process's environment and working directory (no project
+    /// file: see [`CommandSettings::with_project`]).
     pub fn from_process(cli: Cli) -> Result<Self, Error> {
         let env = |name: &str| std::env::var(name).ok();
         let cwd = std::env::current_dir().ok();
@@ -384,21 +443,90 @@ impl GlobalSettings {
 }
 
 impl CommandSettings {
-    /// Validates the subcommand of `cli` (see [`Settings::from_cli`]).
+    /// Validates the subcommand of `cli` (see [`Settings::from_cli`]), with no project file.
     pub fn new(
         cli: Cli,
         env: &dyn Fn(&str) -> Option<String>,
         cwd: Option<&Path>,
     ) -> Result<Self, Error> {
+        CommandSettings::with_project(cli, env, cwd, None)
+    }
+
+    /// Whether `cli`'s command reads the project file (when there is one): every command
+    /// but `schema`, `completions` and `man`.
+    pub fn reads_project(cli: &Cli) -> bool {
+        !matches!(
+            cli.command,
+            Command::Schema(_) | Command::Completions(_) | Command::Man(_)
+        )
+    }
+
+    /// Validates the subcommand of `cli` with the project file read (if any): `--env`
+    /// picks the registry and directory of one environment, `--all-envs` runs them all.
+    pub fn with_project(
+        cli: Cli,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: Option<&Path>,
+        project: Option<crate::project::Project>,
+    ) -> Result<Self, Error> {
         let global = &cli.global;
-        let dir = |dir: PathBuf| relative_to(dir, cwd);
+        let selected = select_environment(global, project.as_ref(), env)?;
+        let context = Context {
+            global,
+            env,
+            cwd,
+            selected,
+        };
+        let dir = |dir: PathBuf| context.dir(dir);
+        let registry = |_: &GlobalArgs, _: &dyn Fn(&str) -> Option<String>| context.registry();
+        let project_notifications = project
+            .as_ref()
+            .map(|project| project.notifications.clone())
+            .unwrap_or_default();
+        let environment = selected.map(|selected| selected.name.clone());
         Ok(match cli.command {
             Command::Validate(args) => {
-                CommandSettings::Validate(DirSettings { dir: dir(args.dir) })
+                let explicit_dir = context.explicit_dir(&args.dir);
+                let environments = match (selected, &project) {
+                    (Some(selected), _) => vec![(selected.name.clone(), selected.dir.clone())],
+                    (None, Some(project)) if !explicit_dir => project
+                        .environments
+                        .iter()
+                        .map(|env| (env.name.clone(), relative_to(env.dir.clone(), cwd)))
+                        .collect(),
+                    (None, _) => Vec::new(),
+                };
+                CommandSettings::Validate(ValidateSettings {
+                    dir: dir(args.dir)?,
+                    environments: environments
+                        .into_iter()
+                        .map(|(name, path)| (name, relative_to(path, cwd)))
+                        .collect(),
+                    project,
+                })
             }
-            Command::Schema => CommandSettings::Schema,
+            Command::Schema(args) if args.project => CommandSettings::ProjectSchema,
+            Command::Schema(_) => CommandSettings::Schema,
+            Command::Plan(args) if args.all_envs => all_environments(
+                &context,
+                project.as_ref(),
+                args,
+                None,
+                NotifySettings::default(),
+            )?,
+            Command::Reconcile(args) if args.plan.all_envs => {
+                let mut notify = notify_settings(&args.notify, env);
+                notify.targets.extend(project_notifications.clone());
+                all_environments(
+                    &context,
+                    project.as_ref(),
+                    args.plan.clone(),
+                    Some(&args),
+                    notify,
+                )?
+            }
             Command::Completions(args) => CommandSettings::Completions(args.shell),
-            Command::Man(args) => CommandSettings::Man(args.dir.map(dir)),
+            Command::Man(args) => CommandSettings::Man(args.dir.map(|d| relative_to(d, cwd))),
             Command::Versions(args) => CommandSettings::Versions(VersionsSettings {
                 registry: registry(global, env),
                 model: args.model,
@@ -407,12 +535,12 @@ impl CommandSettings {
             Command::Info(args) => CommandSettings::Info(InfoSettings {
                 registry: registry(global, env),
                 model: args.model,
-                dir: dir(args.dir.dir),
+                dir: dir(args.dir.dir)?,
                 output: args.output,
             }),
             Command::Plan(args) => CommandSettings::Reconcile(ReconcileSettings {
                 registry: registry(global, env),
-                dir: dir(args.dir.dir),
+                dir: dir(args.dir.dir)?,
                 models: args.models,
                 output: args.output,
                 detailed_exitcode: args.detailed_exitcode,
@@ -421,10 +549,11 @@ impl CommandSettings {
                 concurrency: usize::from(DEFAULT_CONCURRENCY),
                 annotate: true,
                 notify: NotifySettings::default(),
+                environment,
             }),
             Command::Reconcile(args) => CommandSettings::Reconcile(ReconcileSettings {
                 registry: registry(global, env),
-                dir: dir(args.plan.dir.dir),
+                dir: dir(args.plan.dir.dir)?,
                 models: args.plan.models,
                 output: args.plan.output,
                 detailed_exitcode: args.plan.detailed_exitcode,
@@ -432,18 +561,21 @@ impl CommandSettings {
                 max_changes: args.max_changes,
                 concurrency: usize::from(args.concurrency.max(1)),
                 annotate: !args.no_annotate,
-                notify: notify_settings(&args.notify, env),
+                notify: {
+                    let mut notify = notify_settings(&args.notify, env);
+                    notify.targets.extend(project_notifications);
+                    notify
+                },
+                environment,
             }),
             Command::Watch(args) => {
                 if args.interval < MIN_INTERVAL {
                     return Err(Error::IntervalTooShort { got: args.interval });
                 }
-                let webhook = match &args.mlflow_webhook_secret_env {
+                let secret = match &args.mlflow_webhook_secret_env {
                     None => None,
                     Some(variable) => match env(variable) {
-                        Some(secret) if !secret.is_empty() => Some(std::sync::Arc::new(
-                            daemon::webhook::Verifier::new(secret.as_bytes()),
-                        )),
+                        Some(secret) if !secret.is_empty() => Some(secret),
                         _ => {
                             return Err(Error::WebhookSecret {
                                 variable: variable.clone(),
@@ -451,6 +583,20 @@ impl CommandSettings {
                         }
                     },
                 };
+                let webhook = secret.as_ref().map(|secret| {
+                    std::sync::Arc::new(daemon::webhook::Verifier::new(secret.as_bytes()))
+                });
+                let registration =
+                    args.register_mlflow_webhook
+                        .clone()
+                        .zip(secret)
+                        .map(|(url, secret)| {
+                            Box::new(daemon::registration::Registration::new(
+                                args.mlflow_webhook_name.clone(),
+                                url,
+                                secret,
+                            ))
+                        });
                 let config = daemon::Config {
                     interval: args.interval,
                     listen: args.listen,
@@ -458,12 +604,19 @@ impl CommandSettings {
                     max_changes: args.max_changes,
                     annotate: !args.no_annotate,
                     webhook,
-                    ..daemon::Config::new(dir(args.dir.dir))
+                    notify: {
+                        let mut notify = notify_settings(&args.notify, env);
+                        notify.targets.extend(project_notifications);
+                        notify
+                    },
+                    environment,
+                    ..daemon::Config::new(dir(args.dir.dir)?)
                 }
                 .with_polling(args.poll);
                 CommandSettings::Watch(WatchSettings {
                     registry: registry(global, env),
                     config,
+                    registration,
                 })
             }
             Command::Promote(args) => CommandSettings::Promote(PromoteSettings {
@@ -471,7 +624,7 @@ impl CommandSettings {
                 from: args.from,
                 to: args.to,
                 keep_source: args.keep_source,
-                dir: dir(args.dir.dir),
+                dir: dir(args.dir.dir)?,
                 dry_run: args.dry_run,
             }),
             Command::SetStage(args) => CommandSettings::SetStage(SetStageSettings {
@@ -479,7 +632,7 @@ impl CommandSettings {
                 version: args.version,
                 stage: args.stage,
                 keep_existing: args.keep_existing,
-                dir: dir(args.dir.dir),
+                dir: dir(args.dir.dir)?,
                 dry_run: args.dry_run,
             }),
             Command::SetAlias(args) => {
@@ -494,8 +647,12 @@ impl CommandSettings {
                 CommandSettings::SetAlias(SetAliasSettings {
                     model: args.model,
                     alias,
-                    version: if args.delete { None } else { args.version },
-                    dir: dir(args.dir.dir),
+                    version: if args.delete {
+                        None
+                    } else {
+                        args.version.clone()
+                    },
+                    dir: dir(args.dir.dir)?,
                     dry_run: args.dry_run,
                 })
             }
@@ -506,14 +663,19 @@ impl CommandSettings {
                     models: args.models,
                     map,
                     drop_stages: args.drop_stages,
-                    dir: dir(args.dir.dir),
+                    dir: dir(args.dir.dir)?,
                     dry_run: args.dry_run,
                 })
             }
             Command::Export(args) => CommandSettings::Export(ExportSettings {
                 registry: registry(global, env),
                 models: args.models,
-                out: args.out,
+                out: match selected {
+                    Some(selected) if args.out == Path::new(DEFAULT_DIR) => {
+                        relative_to(selected.dir.clone(), cwd)
+                    }
+                    _ => args.out,
+                },
                 force: args.force,
             }),
             Command::Resolve(args) => {
@@ -531,7 +693,7 @@ impl CommandSettings {
                     targets,
                     from_stage_flag,
                     explain: global.verbose > 0,
-                    dir: dir(args.dir.dir),
+                    dir: dir(args.dir.dir)?,
                     output: args.output,
                 })
             }
@@ -539,8 +701,178 @@ impl CommandSettings {
     }
 }
 
-/// The registry configuration from the global options and the `MLFLOW_TRACKING_*` variables.
-/// The notification targets of `--notify`, signed with `MLREG_NOTIFY_SECRET` when set.
+/// The environment `--env` names, checked against the project file and the other flags.
+fn select_environment<'a>(
+    global: &GlobalArgs,
+    project: Option<&'a crate::project::Project>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<&'a crate::project::Environment>, Error> {
+    let Some(name) = &global.environment else {
+        return Ok(None);
+    };
+    let Some(project) = project else {
+        return Err(Error::NoProject { flag: "--env" });
+    };
+    let Some(selected) = project.environment(name) else {
+        return Err(Error::UnknownEnvironment {
+            name: name.clone(),
+            project: project.path.display().to_string(),
+            known: project.names().into_iter().map(str::to_owned).collect(),
+        });
+    };
+    if explicit_registry_uri(global, env) {
+        return Err(Error::EnvironmentConflict {
+            flag: "--registry-uri",
+            environments: format!("--env {name}"),
+        });
+    }
+    Ok(Some(selected))
+}
+
+/// Whether `--registry-uri` was given on the command line (not just `MLFLOW_TRACKING_URI`,
+/// which an environment overrides, as the more specific setting).
+fn explicit_registry_uri(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    global
+        .registry_uri
+        .as_ref()
+        .is_some_and(|uri| env("MLFLOW_TRACKING_URI").as_ref() != Some(uri))
+}
+
+/// What the registry and directory of a command come from: the flags and variables, or
+/// the environment `--env` selected.
+struct Context<'a> {
+    global: &'a GlobalArgs,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    cwd: Option<&'a Path>,
+    selected: Option<&'a crate::project::Environment>,
+}
+
+impl Context<'_> {
+    /// Whether `--dir` was given on the command line: neither the default nor `MLREG_DIR`
+    /// (which an environment overrides).
+    fn explicit_dir(&self, dir: &Path) -> bool {
+        dir != Path::new(DEFAULT_DIR)
+            && (self.env)("MLREG_DIR").is_none_or(|variable| Path::new(&variable) != dir)
+    }
+
+    /// The directory: the selected environment's, else `given`; relative to the working
+    /// directory when under it.
+    fn dir(&self, given: PathBuf) -> Result<PathBuf, Error> {
+        match self.selected {
+            None => Ok(relative_to(given, self.cwd)),
+            Some(selected) if self.explicit_dir(&given) => Err(Error::EnvironmentConflict {
+                flag: "--dir",
+                environments: format!("--env {}", selected.name),
+            }),
+            Some(selected) => Ok(relative_to(selected.dir.clone(), self.cwd)),
+        }
+    }
+
+    /// The registry: the selected environment's, else the flags' and variables'.
+    fn registry(&self) -> RegistrySettings {
+        match self.selected {
+            None => registry(self.global, self.env),
+            Some(selected) => environment_registry(self.global, self.env, selected),
+        }
+    }
+}
+
+/// The registry of `environment`: its address, workspace and credential variables, with
+/// the global timeouts and TLS settings.
+fn environment_registry(
+    global: &GlobalArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    environment: &crate::project::Environment,
+) -> RegistrySettings {
+    let missing = environment.missing_variables(env);
+    if !missing.is_empty() {
+        return Err(crate::registry::Error::Config(format!(
+            "environment `{}` takes its credentials from {}, which {} not set (or empty)",
+            environment.name,
+            missing
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            if missing.len() == 1 { "is" } else { "are" }
+        )));
+    }
+    let variables = environment.variables(env);
+    let mut config =
+        RegistryConfig::from_env(Some(&environment.registry_uri), variables).map_err(|error| {
+            match error {
+                crate::registry::Error::Config(message) => crate::registry::Error::Config(format!(
+                    "environment `{}`: {message}",
+                    environment.name
+                )),
+                other => other,
+            }
+        })?;
+    config.request_timeout = global.request_timeout;
+    Ok(config)
+}
+
+/// `plan --all-envs` / `reconcile --all-envs`: one run per environment, in the file's order.
+fn all_environments(
+    context: &Context<'_>,
+    project: Option<&crate::project::Project>,
+    plan: crate::cli::PlanArgs,
+    reconcile: Option<&crate::cli::ReconcileArgs>,
+    notify: NotifySettings,
+) -> Result<CommandSettings, Error> {
+    let Some(project) = project else {
+        return Err(Error::NoProject { flag: "--all-envs" });
+    };
+    let environments = "--all-envs".to_owned();
+    if let Some(name) = &context.global.environment {
+        return Err(Error::EnvironmentConflict {
+            flag: "--all-envs",
+            environments: format!("--env {name}"),
+        });
+    }
+    if explicit_registry_uri(context.global, context.env) {
+        return Err(Error::EnvironmentConflict {
+            flag: "--registry-uri",
+            environments,
+        });
+    }
+    if context.explicit_dir(&plan.dir.dir) {
+        return Err(Error::EnvironmentConflict {
+            flag: "--dir",
+            environments,
+        });
+    }
+    let dry_run = reconcile.is_none_or(|args| args.dry_run);
+    let runs = project
+        .environments
+        .iter()
+        .map(|environment| ReconcileSettings {
+            registry: environment_registry(context.global, context.env, environment),
+            dir: relative_to(environment.dir.clone(), context.cwd),
+            models: plan.models.clone(),
+            output: plan.output,
+            detailed_exitcode: plan.detailed_exitcode,
+            dry_run,
+            max_changes: reconcile.and_then(|args| args.max_changes),
+            concurrency: reconcile.map_or(usize::from(DEFAULT_CONCURRENCY), |args| {
+                usize::from(args.concurrency.max(1))
+            }),
+            annotate: reconcile.is_none_or(|args| !args.no_annotate),
+            notify: NotifySettings::default(),
+            environment: Some(environment.name.clone()),
+        })
+        .collect();
+    Ok(CommandSettings::ReconcileAll(AllEnvironmentsSettings {
+        environments: runs,
+        output: plan.output,
+        detailed_exitcode: plan.detailed_exitcode,
+        dry_run,
+        notify,
+    }))
+}
+
+/// The notification targets of `--notify` (every event), signed with `MLREG_NOTIFY_SECRET`
+/// when set.
 fn notify_settings(
     args: &crate::cli::NotifyArgs,
     env: &dyn Fn(&str) -> Option<String>,
@@ -553,10 +885,7 @@ fn notify_settings(
         targets: args
             .urls
             .iter()
-            .map(|url| crate::notify::Target {
-                url: url.clone(),
-                format,
-            })
+            .map(|url| crate::notify::Target::new(url.clone(), format))
             .collect(),
         secret: env("MLREG_NOTIFY_SECRET")
             .filter(|secret| !secret.is_empty())
@@ -871,6 +1200,113 @@ mod tests {
             panic!("validate settings");
         };
         assert_eq!(validate.dir, PathBuf::from("desired-state"));
+    }
+
+    #[test]
+    fn env_picks_the_environment_and_refuses_contradicting_flags() {
+        let project = crate::project::parse_text(
+            Path::new("mlreg.yaml"),
+            "apiVersion: mlreg/v1\nkind: Project\nenvironments:\n  a:\n    registryUri: http://a:5000\n    dir: envs/a\n  b:\n    registryUri: http://b:5000\n    dir: envs/b\n    workspace: team-b\n    tokenEnv: B_TOKEN\n",
+        )
+        .expect("valid project");
+        let with = |args: &[&str], env: &[(&str, &str)]| {
+            let cli = Cli::try_parse_from(std::iter::once("mlreg").chain(args.iter().copied()))
+                .expect("the command line parses");
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let lookup = move |name: &str| {
+                env.iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+            };
+            CommandSettings::with_project(
+                cli,
+                &lookup,
+                Some(Path::new("/w")),
+                Some(project.clone()),
+            )
+        };
+        let Ok(CommandSettings::Reconcile(plan)) = with(
+            &["plan", "--env", "b"],
+            &[
+                REGISTRY,
+                ("B_TOKEN", "tok-b"),
+                ("MLFLOW_TRACKING_TOKEN", "global"),
+                ("MLREG_DIR", "x"),
+            ],
+        ) else {
+            panic!("plan settings");
+        };
+        assert_eq!(plan.dir, PathBuf::from("envs/b"));
+        assert_eq!(plan.environment.as_deref(), Some("b"));
+        let config = plan.registry.expect("configured");
+        assert_eq!(config.base_url.as_str(), "http://b:5000/");
+        assert_eq!(config.workspace.as_deref(), Some("team-b"));
+        assert_eq!(config.auth, crate::registry::Auth::Bearer("tok-b".into()));
+        // Without the named variable: that environment's registry is a configuration error.
+        let Ok(CommandSettings::Reconcile(plan)) = with(&["plan", "--env", "b"], &[]) else {
+            panic!("plan settings");
+        };
+        assert!(
+            plan.registry
+                .is_err_and(|error| error.to_string().contains("B_TOKEN"))
+        );
+        assert!(matches!(
+            with(&["plan", "--env", "c"], &[]),
+            Err(Error::UnknownEnvironment { known, .. }) if known == ["a", "b"]
+        ));
+        assert!(matches!(
+            with(&["plan", "--env", "a", "--registry-uri", "http://x"], &[]),
+            Err(Error::EnvironmentConflict {
+                flag: "--registry-uri",
+                ..
+            })
+        ));
+        assert!(matches!(
+            with(
+                &[
+                    "set-stage",
+                    "m",
+                    "1",
+                    "Staging",
+                    "--env",
+                    "a",
+                    "--dir",
+                    "other"
+                ],
+                &[]
+            ),
+            Err(Error::EnvironmentConflict { flag: "--dir", .. })
+        ));
+        assert!(matches!(
+            with(&["plan", "--all-envs", "--env", "a"], &[]),
+            Err(Error::EnvironmentConflict {
+                flag: "--all-envs",
+                ..
+            })
+        ));
+        let Ok(CommandSettings::ReconcileAll(all)) = with(
+            &["reconcile", "--all-envs", "--max-changes", "3"],
+            &[("B_TOKEN", "t")],
+        ) else {
+            panic!("all-envs settings");
+        };
+        assert!(!all.dry_run);
+        let names: Vec<_> = all
+            .environments
+            .iter()
+            .filter_map(|e| e.environment.as_deref())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(all.environments.iter().all(|e| e.max_changes == Some(3)));
+        // No project: --env is an error; without --env nothing changes.
+        let cli = Cli::try_parse_from(["mlreg", "plan", "--env", "a"]).expect("parses");
+        assert!(matches!(
+            CommandSettings::new(cli, &|_| None, None),
+            Err(Error::NoProject { flag: "--env" })
+        ));
     }
 
     #[test]

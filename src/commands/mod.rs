@@ -5,11 +5,13 @@
 //! through the [`Registry`] trait where the logic can then be tested against the fake.
 
 mod completions;
+mod environments;
 mod export;
 mod info;
 mod man;
 mod manifest_edit;
 mod migrate;
+mod notifications;
 mod promote;
 mod reconcile;
 mod resolve;
@@ -65,11 +67,13 @@ pub async fn run(settings: Settings, output: &Output) -> anyhow::Result<ExitStat
     match settings.command {
         CommandSettings::Validate(settings) => validate::run(output, &settings),
         CommandSettings::Schema => schema::run(output),
+        CommandSettings::ProjectSchema => schema::run_project(output),
         CommandSettings::Completions(shell) => completions::run(output, shell),
         CommandSettings::Man(dir) => man::run(output, dir.as_deref()),
         CommandSettings::Versions(settings) => versions::run(output, settings).await,
         CommandSettings::Info(settings) => info::run(output, settings).await,
         CommandSettings::Reconcile(settings) => reconcile::run(output, settings).await,
+        CommandSettings::ReconcileAll(settings) => environments::run(output, settings).await,
         CommandSettings::Watch(settings) => watch::run(settings).await,
         CommandSettings::Promote(settings) => promote::run(output, &settings),
         CommandSettings::SetStage(settings) => set_stage::run(output, &settings),

@@ -10,49 +10,104 @@ use anyhow::Context as _;
 use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, OutcomeStatus};
 use crate::cli::PlanOutput;
 use crate::diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::exit::ExitStatus;
-use crate::notify::{self, Event, EventKind, Notifier};
+use crate::manifest::DesiredState;
+use crate::notify::{self, Event, EventKind};
 use crate::output::{Output, printable};
 use crate::plan::{Plan, Selection};
+use crate::registry::mlflow::MlflowClient;
 use crate::registry::{Registry, Scope};
 use crate::render::plan::{self as render, Stats};
 use crate::settings::ReconcileSettings;
 use crate::shutdown::OneShot;
 
-use super::{client, load_manifests};
+use super::client;
+use super::notifications::Notifiers;
 
 /// Plans and, unless `--dry-run`, applies; then gives undelivered notifications at most
 /// [`notify::FLUSH_DEADLINE`] before returning (a notification never fails the run).
 pub async fn run(output: &Output, settings: ReconcileSettings) -> anyhow::Result<ExitStatus> {
-    let (notifier, delivery) = Notifier::start(
-        settings.notify.targets.clone(),
-        settings.notify.secret.clone(),
-    );
-    let result = reconcile(output, settings, &notifier).await;
-    drop(notifier);
-    delivery.finish(notify::FLUSH_DEADLINE).await;
+    let notifiers = Notifiers::start(&settings.notify);
+    let result = match read(&settings).await {
+        Ok(read) => finish(output, &settings, &notifiers, &mut Sink::Stdout, read).await,
+        Err(error) => Err(error),
+    };
+    notifiers.finish(notify::FLUSH_DEADLINE).await;
     result
 }
 
-/// Plans and, unless `--dry-run`, applies, telling `notifier` what happened.
-async fn reconcile(
-    output: &Output,
-    settings: ReconcileSettings,
-    notifier: &Notifier,
-) -> anyhow::Result<ExitStatus> {
+/// Where a plan or report goes: stdout as it is written, or a buffer (one section of an
+/// `--all-envs` JSON document).
+pub(super) enum Sink {
+    /// The process's stdout.
+    Stdout,
+    /// A buffer.
+    Buffer(Vec<u8>),
+}
+
+impl Sink {
+    /// Runs `write` on the sink, flushing stdout after it.
+    fn write(
+        &mut self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+        output: &Output,
+    ) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut stdout = output.stdout();
+                write(&mut stdout)?;
+                stdout.flush()
+            }
+            Sink::Buffer(buffer) => write(buffer),
+        }
+    }
+}
+
+/// What reading the manifests and the registry gave, before anything is printed.
+pub(super) enum Read {
+    /// The manifests are invalid.
+    Invalid(crate::manifest::LoadError),
+    /// The manifests do not match what the registry holds.
+    Mismatch {
+        /// The problems.
+        diagnostics: Vec<Diagnostic>,
+        /// The manifests, for quoting.
+        desired: Box<DesiredState>,
+    },
+    /// A plan.
+    Planned(Box<Planned>),
+}
+
+/// A plan and what it was made from.
+pub(super) struct Planned {
+    client: MlflowClient,
+    desired: DesiredState,
+    plan: Plan,
+    started: Instant,
+}
+
+impl Planned {
+    /// Whether the plan has changes.
+    pub(super) fn has_changes(&self) -> bool {
+        !self.plan.is_empty()
+    }
+}
+
+/// Loads the manifests, reads the registry and plans; prints nothing (an `--all-envs` plan
+/// reads every environment at once, then prints them in order).
+pub(super) async fn read(settings: &ReconcileSettings) -> anyhow::Result<Read> {
     let started = Instant::now();
-    let Some(desired) = load_manifests(output, &settings.dir, "Nothing was applied")? else {
-        notifier.notify(Event {
-            event: EventKind::Invalid,
-            environment: None,
-            model: None,
-            changes: Vec::new(),
-            commit: crate::git::head_commit(&settings.dir).await,
-            detail: Some("the manifests are invalid; nothing was applied".to_owned()),
-        });
-        return Ok(ExitStatus::Failure);
+    let desired = match crate::manifest::load_dir(&settings.dir) {
+        Ok(desired) => desired,
+        Err(error) => return Ok(Read::Invalid(error)),
     };
-    let client = client(settings.registry)?;
+    let registry = match &settings.registry {
+        Ok(config) => Ok(config.clone()),
+        // Configuration errors carry no source: their text is the whole error.
+        Err(error) => return Err(anyhow::Error::msg(error.to_string())),
+    };
+    let client = client(registry)?;
     // Only the managed (or selected) models are read whole; the rest are listed by name
     // for the plan's `unmanaged` (DESIGN.md "Scale").
     let scope = if settings.models.is_empty() {
@@ -79,6 +134,58 @@ async fn reconcile(
     {
         Ok(plan) => plan,
         Err(diagnostics) => {
+            return Ok(Read::Mismatch {
+                diagnostics,
+                desired: Box::new(desired),
+            });
+        }
+    };
+    let mut plan = plan;
+    if selection.models.is_empty() {
+        plan.unmanaged = observed.unmanaged(|name| desired.models.contains_key(name));
+    }
+    Ok(Read::Planned(Box::new(Planned {
+        client,
+        desired,
+        plan,
+        started,
+    })))
+}
+
+/// Prints what [`read`] found into `sink` (diagnostics on stderr) and, unless dry-run,
+/// applies the plan, telling `notifiers` what happened.
+pub(super) async fn finish(
+    output: &Output,
+    settings: &ReconcileSettings,
+    notifiers: &Notifiers,
+    sink: &mut Sink,
+    read: Read,
+) -> anyhow::Result<ExitStatus> {
+    let planned = match read {
+        Read::Invalid(error) => {
+            diagnostic::render(
+                &mut output.stderr(),
+                &error.diagnostics,
+                &error.sources,
+                output.color_stderr(),
+            )?;
+            output.message(
+                "Nothing was applied: fix the manifests first (`mlreg validate` checks them offline).",
+            );
+            notifiers.notify(Event {
+                event: EventKind::Invalid,
+                environment: settings.environment.clone(),
+                model: None,
+                changes: Vec::new(),
+                commit: crate::git::head_commit(&settings.dir).await,
+                detail: Some("the manifests are invalid; nothing was applied".to_owned()),
+            });
+            return Ok(ExitStatus::Failure);
+        }
+        Read::Mismatch {
+            diagnostics,
+            desired,
+        } => {
             diagnostic::render(
                 &mut output.stderr(),
                 &diagnostics,
@@ -90,11 +197,14 @@ async fn reconcile(
             );
             return Ok(ExitStatus::Failure);
         }
+        Read::Planned(planned) => *planned,
     };
-    let mut plan = plan;
-    if selection.models.is_empty() {
-        plan.unmanaged = observed.unmanaged(|name| desired.models.contains_key(name));
-    }
+    let Planned {
+        client,
+        desired,
+        plan,
+        started,
+    } = planned;
     let stats = |client: &crate::registry::mlflow::MlflowClient| Stats {
         requests: client.request_count(),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -109,7 +219,7 @@ async fn reconcile(
         ExitStatus::Success
     };
     if plan.is_blocked() {
-        write_plan(output, format, &plan, None, stats(&client))?;
+        write_plan(output, sink, format, &plan, None, stats(&client))?;
         output.message(format_args!(
             "Nothing was applied: a promotion gate blocks {} (see the gate checks above).",
             plan.blocked_models()
@@ -121,14 +231,14 @@ async fn reconcile(
         return Ok(ExitStatus::Failure);
     }
     if settings.dry_run || plan.is_empty() {
-        write_plan(output, format, &plan, None, stats(&client))?;
+        write_plan(output, sink, format, &plan, None, stats(&client))?;
         return Ok(pending);
     }
 
     if let Some(max) = settings.max_changes
         && plan.len() > max
     {
-        write_plan(output, format, &plan, None, stats(&client))?;
+        write_plan(output, sink, format, &plan, None, stats(&client))?;
         anyhow::bail!(
             "the plan has {} changes, more than --max-changes {max} allows; nothing was applied \
              (review the plan, then raise --max-changes or apply per model with --model)",
@@ -137,8 +247,8 @@ async fn reconcile(
     }
 
     if format == PlanOutput::Text {
-        write_plan(output, format, &plan, None, stats(&client))?;
-        output.line("")?;
+        write_plan(output, sink, format, &plan, None, stats(&client))?;
+        sink.write(|out| writeln!(out), output)?;
     }
     let shutdown = OneShot::install(*output);
     let commit = crate::git::head_commit(&settings.dir).await;
@@ -163,15 +273,17 @@ async fn reconcile(
         apply::apply(&client, &desired, &plan, &options, &on_progress).await
     };
     progress.finish_and_clear();
-    for event in notify::events_of(&report, commit.as_deref()) {
-        notifier.notify(event);
+    for mut event in notify::events_of(&report, commit.as_deref()) {
+        event.environment.clone_from(&settings.environment);
+        notifiers.notify(event);
     }
 
     match format {
-        PlanOutput::Text => {
-            render::write_report_text(&mut output.stdout(), &report, output.color_stdout())?
-        }
-        _ => write_plan(output, format, &plan, Some(&report), stats(&client))?,
+        PlanOutput::Text => sink.write(
+            |out| render::write_report_text(out, &report, output.color_stdout()),
+            output,
+        )?,
+        _ => write_plan(output, sink, format, &plan, Some(&report), stats(&client))?,
     }
     Ok(exit_status(&report, &shutdown))
 }
@@ -189,18 +301,20 @@ fn exit_status(report: &ApplyReport, shutdown: &OneShot) -> ExitStatus {
 
 fn write_plan(
     output: &Output,
+    sink: &mut Sink,
     format: PlanOutput,
     plan: &Plan,
     report: Option<&ApplyReport>,
     stats: Stats,
 ) -> anyhow::Result<()> {
-    let mut stdout = output.stdout();
-    match format {
-        PlanOutput::Text => render::write_text(&mut stdout, plan, output.color_stdout())?,
-        PlanOutput::Json => render::write_json(&mut stdout, plan, report, stats)?,
-        PlanOutput::Markdown => render::write_markdown(&mut stdout, plan, report)?,
-    }
-    stdout.flush()?;
+    sink.write(
+        |out| match format {
+            PlanOutput::Text => render::write_text(out, plan, output.color_stdout()),
+            PlanOutput::Json => render::write_json(out, plan, report, stats),
+            PlanOutput::Markdown => render::write_markdown(out, plan, report),
+        },
+        output,
+    )?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! MODEL so ALIAS points at VERSION (or is removed), print the diff, write the file.
 
 use crate::exit::ExitStatus;
+use crate::manifest::VersionRef;
 use crate::manifest::edit::{self, ManifestChange};
 use crate::output::Output;
 use crate::settings::SetAliasSettings;
@@ -14,10 +15,14 @@ pub fn run(output: &Output, args: &SetAliasSettings) -> anyhow::Result<ExitStatu
     let Some(desired) = load_manifests(output, &args.dir, "Nothing was edited")? else {
         return Ok(ExitStatus::Failure);
     };
-    let change = match args.version {
-        Some(version) => ManifestChange::SetAlias {
+    let change = match &args.version {
+        Some(VersionRef::Number(version)) => ManifestChange::SetAlias {
             alias: args.alias.clone(),
-            version,
+            version: *version,
+        },
+        Some(VersionRef::Select(selector)) => ManifestChange::SelectAlias {
+            alias: args.alias.clone(),
+            selector: selector.clone(),
         },
         None => ManifestChange::DeleteAlias {
             alias: args.alias.clone(),

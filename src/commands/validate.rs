@@ -6,18 +6,56 @@ use std::collections::BTreeSet;
 use crate::exit::ExitStatus;
 use crate::manifest;
 use crate::output::Output;
-use crate::settings::DirSettings;
+use crate::settings::ValidateSettings;
 
-/// Validates the manifests offline.
-pub fn run(output: &Output, args: &DirSettings) -> anyhow::Result<ExitStatus> {
-    match manifest::load_dir(&args.dir) {
+/// Validates the manifests offline: the directory, or with a project file the project file
+/// and the directory of every environment (of `--env`'s only).
+pub fn run(output: &Output, args: &ValidateSettings) -> anyhow::Result<ExitStatus> {
+    if let Some(project) = &args.project {
+        output.line(format_args!(
+            "project file {} valid: {} ({})",
+            project.path.display(),
+            if project.environments.len() == 1 {
+                "1 environment".to_owned()
+            } else {
+                format!("{} environments", project.environments.len())
+            },
+            project.names().join(", ")
+        ))?;
+    }
+    if args.environments.is_empty() {
+        return check_dir(output, &args.dir, None);
+    }
+    let mut status = ExitStatus::Success;
+    for (name, dir) in &args.environments {
+        if check_dir(output, dir, Some(name))? == ExitStatus::Failure {
+            status = ExitStatus::Failure;
+        }
+    }
+    Ok(status)
+}
+
+/// Checks one directory; `environment` names it in the summary line.
+fn check_dir(
+    output: &Output,
+    dir: &std::path::Path,
+    environment: Option<&str>,
+) -> anyhow::Result<ExitStatus> {
+    match manifest::load_dir(dir) {
         Ok(desired) => {
             let files: BTreeSet<_> = desired.models.values().map(|model| model.file()).collect();
             let names: Vec<&str> = desired.models.keys().map(String::as_str).collect();
-            output.line(summary(&names, files.len()))?;
+            let summary = summary(&names, files.len());
+            match environment {
+                Some(name) => output.line(format_args!("environment {name}: {summary}"))?,
+                None => output.line(summary)?,
+            }
             Ok(ExitStatus::Success)
         }
         Err(error) => {
+            if let Some(name) = environment {
+                output.message(format_args!("In environment `{name}`:"));
+            }
             crate::diagnostic::render(
                 &mut output.stderr(),
                 &error.diagnostics,

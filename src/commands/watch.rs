@@ -1,6 +1,7 @@
 //! `mlreg watch`: the daemon. Glue only: build the registry client (feeding the request
-//! latency histogram), install the signal handlers, run [`crate::daemon::run`] with the
-//! configuration [`crate::settings`] validated.
+//! latency histogram), install the signal handlers, start the webhook registration
+//! ([`crate::daemon::registration`], beside the loop, when asked), run
+//! [`crate::daemon::run`] with the configuration [`crate::settings`] validated.
 
 use anyhow::Context as _;
 
@@ -21,7 +22,17 @@ pub async fn run(mut settings: WatchSettings) -> anyhow::Result<ExitStatus> {
         move |endpoint, latency, status| metrics.observe_request(endpoint, latency, status)
     });
     let shutdown = Shutdown::install();
-    daemon::run(settings.config, &client, metrics, &shutdown)
-        .await
-        .context("mlreg watch cannot start")
+    let registration = settings.registration.map(|registration| {
+        tokio::spawn(daemon::registration::run(
+            client.clone(),
+            *registration,
+            metrics.clone(),
+            shutdown.stop(),
+        ))
+    });
+    let result = daemon::run(settings.config, &client, metrics, &shutdown).await;
+    if let Some(task) = registration {
+        task.abort();
+    }
+    result.context("mlreg watch cannot start")
 }

@@ -12,6 +12,11 @@
 //! | `mlreg_manifests_valid` | gauge | — (1 or 0) |
 //! | `mlreg_last_success_timestamp_seconds` | gauge | — (Unix time) |
 //! | `mlreg_registry_request_duration_seconds` | histogram | `endpoint`, `status` (`2xx` \| `4xx` \| `5xx` \| `error`) |
+//! | `mlreg_webhook_ignored_total` | counter | — (webhook batches naming no managed model) |
+//! | `mlreg_mlflow_webhook_registered` | gauge | — (1 once `--register-mlflow-webhook` succeeded) |
+//! | `mlreg_notifications_sent_total` | counter | — (delivered: a 2xx answer) |
+//! | `mlreg_notifications_retried_total` | counter | — (attempts after a failed one) |
+//! | `mlreg_notifications_dropped_total` | counter | `reason` = `queue_full` \| `gave_up` |
 //!
 //! Clones share the same series, so the registry client's request observer and the daemon
 //! loop can both hold one.
@@ -76,6 +81,9 @@ pub struct Metrics {
     webhooks_received: Counter,
     webhooks_refused: Family<ReasonLabels, Counter>,
     webhooks_dropped: Counter,
+    webhooks_ignored: Counter,
+    mlflow_webhook_registered: Gauge,
+    notifications: Arc<crate::notify::Counts>,
 }
 
 impl fmt::Debug for Metrics {
@@ -170,6 +178,19 @@ impl Metrics {
             "Verified webhook events not queued because the queue was full (the resync catches them)",
             webhooks_dropped.clone(),
         );
+        let webhooks_ignored = Counter::default();
+        registry.register(
+            "webhook_ignored",
+            "Batches of verified webhook events that named no managed model (nothing reconciled)",
+            webhooks_ignored.clone(),
+        );
+        let mlflow_webhook_registered = Gauge::default();
+        registry.register(
+            "mlflow_webhook_registered",
+            "1 once the daemon's webhook is registered on the MLflow server (--register-mlflow-webhook), else 0",
+            mlflow_webhook_registered.clone(),
+        );
+        let notifications = Arc::new(notification_counts(&mut registry));
         // Pre-create the result series so a dashboard sees 0 rather than nothing.
         for result in ["success", "failure"] {
             drop(reconciles.get_or_create(&ResultLabels { result }));
@@ -188,7 +209,21 @@ impl Metrics {
             webhooks_received,
             webhooks_refused,
             webhooks_dropped,
+            webhooks_ignored,
+            mlflow_webhook_registered,
+            notifications,
         }
+    }
+
+    /// The notification counters, to hand to [`crate::notify::Notifier::start_counted`]:
+    /// what it counts shows on `/metrics`.
+    pub fn notification_counts(&self) -> Arc<crate::notify::Counts> {
+        Arc::clone(&self.notifications)
+    }
+
+    /// Sets whether the daemon's MLflow webhook is registered.
+    pub fn set_mlflow_webhook_registered(&self, registered: bool) {
+        self.mlflow_webhook_registered.set(i64::from(registered));
     }
 
     /// Counts a verified webhook delivery.
@@ -206,6 +241,11 @@ impl Metrics {
     /// Counts a verified event that the full queue could not take.
     pub fn webhook_dropped(&self) {
         self.webhooks_dropped.inc();
+    }
+
+    /// Counts a batch of webhook events that named no managed model.
+    pub fn webhook_ignored(&self) {
+        self.webhooks_ignored.inc();
     }
 
     /// Counts one reconcile; a success also sets the last-success timestamp to now.
@@ -281,6 +321,36 @@ impl Metrics {
     }
 }
 
+/// Registers the notification series and returns the counters the notifier increments.
+fn notification_counts(registry: &mut Registry) -> crate::notify::Counts {
+    let dropped = Family::<ReasonLabels, Counter>::default();
+    let counts = crate::notify::Counts {
+        delivered: Counter::default(),
+        retried: Counter::default(),
+        // Clones of the family's series: the notifier's increments show under the labels.
+        dropped: dropped.get_or_create_owned(&ReasonLabels {
+            reason: "queue_full",
+        }),
+        failed: dropped.get_or_create_owned(&ReasonLabels { reason: "gave_up" }),
+    };
+    registry.register(
+        "notifications_sent",
+        "Notifications delivered (a 2xx answer from the receiver)",
+        counts.delivered.clone(),
+    );
+    registry.register(
+        "notifications_retried",
+        "Notification attempts repeated after a failed one (5xx, timeout, connection error)",
+        counts.retried.clone(),
+    );
+    registry.register(
+        "notifications_dropped",
+        "Notifications not delivered, by reason: the queue was full, or every attempt failed",
+        dropped,
+    );
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +410,7 @@ mod tests {
             ActionKind::AliasRemove,
             ActionKind::Create,
             ActionKind::Update,
+            ActionKind::Register,
         ]
         .into_iter()
         .map(ActionKind::as_str)

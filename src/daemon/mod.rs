@@ -28,8 +28,10 @@ pub mod debounce;
 pub mod html;
 pub mod http;
 pub mod metrics;
+pub mod notifications;
 pub mod page;
 pub mod reconciler;
+pub mod registration;
 pub mod schedule;
 pub mod status;
 pub mod watcher;
@@ -103,6 +105,12 @@ pub struct Config {
     pub webhook: Option<Arc<webhook::Verifier>>,
     /// The registry's address, shown on the status page without its credentials.
     pub registry: Option<url::Url>,
+    /// Where notifications go (`--notify`, the project file's `notifications`; none by
+    /// default).
+    pub notify: crate::settings::NotifySettings,
+    /// The project file's environment this daemon serves (`--env`), named in its
+    /// notifications and on its status page.
+    pub environment: Option<String>,
 }
 
 impl Config {
@@ -120,6 +128,8 @@ impl Config {
             debounce: Window::default(),
             webhook: None,
             registry: None,
+            notify: crate::settings::NotifySettings::default(),
+            environment: None,
         }
     }
 
@@ -177,8 +187,16 @@ pub async fn run<R: Registry>(
             source,
         })?;
 
+    let (notifier, delivery) = crate::notify::Notifier::start_counted(
+        config.notify.targets.clone(),
+        config.notify.secret.clone(),
+        metrics.notification_counts(),
+    );
+    let notifications = notifications::Notifications::new(notifier, config.dir.clone())
+        .with_environment(config.environment.clone());
     let mut status = Status::new(config.dir.clone(), config.self_heal);
     status.page.registry = config.registry.as_ref().map(page::redact);
+    status.page.environment.clone_from(&config.environment);
     let shared = Arc::new(Shared::new(status, metrics, shutdown.stop()));
     let (hooks, mut hook_events) = match &config.webhook {
         Some(verifier) => {
@@ -215,7 +233,9 @@ pub async fn run<R: Registry>(
         concurrency: config.concurrency,
     };
     let mut daemon = Daemon {
-        reconciler: Reconciler::new(registry, settings, Arc::clone(&shared)),
+        reconciler: Reconciler::new(registry, settings, Arc::clone(&shared))
+            .with_notifications(notifications.clone()),
+        notifications,
         backoff: schedule::Backoff::new(MIN_BACKOFF.min(config.interval), config.interval),
         config,
         shared,
@@ -228,6 +248,9 @@ pub async fn run<R: Registry>(
     daemon
         .run_loop(&mut events, hook_events.as_mut(), shutdown)
         .await;
+    // Every sender goes with the loop; what is still queued gets a short bound.
+    drop(daemon);
+    delivery.finish(crate::notify::FLUSH_DEADLINE).await;
 
     server_stop.cancel();
     match tokio::time::timeout(HTTP_SHUTDOWN_GRACE, &mut *server).await {
@@ -289,6 +312,8 @@ struct Daemon<'r, R> {
     manifests_valid: bool,
     /// The problems of the last invalid read, so the same ones are not logged every resync.
     last_errors: Vec<String>,
+    /// Where `--notify` events go.
+    notifications: notifications::Notifications,
 }
 
 impl<R: Registry> Daemon<'_, R> {
@@ -342,6 +367,7 @@ impl<R: Registry> Daemon<'_, R> {
                     });
                     if !managed {
                         tracing::debug!(?models, "a webhook named no managed model; ignored");
+                        self.shared.metrics.webhook_ignored();
                         continue;
                     }
                     let now = Instant::now();
@@ -435,6 +461,7 @@ impl<R: Registry> Daemon<'_, R> {
                 } else {
                     tracing::debug!(problems = errors.len(), "the manifests are still invalid");
                 }
+                self.notifications.manifests(Some(&errors));
                 self.last_errors.clone_from(&errors);
                 self.manifests_valid = false;
                 metrics.set_manifests_valid(false);
@@ -446,6 +473,7 @@ impl<R: Registry> Daemon<'_, R> {
                 Reload::Invalid
             }
             Ok(desired) => {
+                self.notifications.manifests(None);
                 let specs = desired.specs();
                 let changed = self.desired.is_none() || specs != self.specs;
                 let was_valid = self.manifests_valid;

@@ -40,6 +40,9 @@ pub struct Seen<'a> {
 pub struct Board {
     /// The registry's address, credentials removed ([`redact`]).
     pub registry: Option<String>,
+    /// The project file's environment the daemon serves (`--env`), if any: its models are
+    /// grouped under it.
+    pub environment: Option<String>,
     /// The manifests' commit at the last reconcile.
     pub commit: Option<String>,
     /// Per managed model, by name.
@@ -287,7 +290,9 @@ fn record_into(status: &mut Status, seen: &Seen<'_>) {
         .map(|report| notify::events_of(report, commit.as_deref()))
         .unwrap_or_default();
     for model in models.iter() {
+        let environment = page.environment.clone();
         let record = page.models.entry(model.name.clone()).or_default();
+        record.environment = environment;
         if let Some(declared) = seen.desired.models.get(&model.name) {
             record.declared_description = declared.spec.description.clone();
             if let Some(snapshot) = seen.observed {

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use super::notifications::{Found, Notifications};
 use super::status::{ModelStatus, ReconcileRecord, ReconcileResult, Shared, SyncState, Trigger};
 use crate::apply::{self, Annotation, ApplyOptions, ApplyReport, Convergence, Outcome};
 use crate::diagnostic::Diagnostic;
@@ -68,6 +69,8 @@ pub struct Reconciler<'r, R> {
     shared: Arc<Shared>,
     /// Per model, the declaration last applied successfully (or found in sync).
     applied: BTreeMap<String, ModelSpec>,
+    /// Where `--notify` events go.
+    notifications: Notifications,
 }
 
 impl<R> std::fmt::Debug for Reconciler<'_, R> {
@@ -87,7 +90,14 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             settings,
             shared,
             applied: BTreeMap::new(),
+            notifications: Notifications::disabled(),
         }
+    }
+
+    /// Tells `notifications` what each reconcile found and did.
+    pub fn with_notifications(mut self, notifications: Notifications) -> Self {
+        self.notifications = notifications;
+        self
     }
 
     /// Forgets the models no manifest declares any more (they are no longer managed).
@@ -120,6 +130,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                 report: None,
                 commit: git_commit(&self.settings.dir).await,
             },
+            found: Found::default(),
         };
 
         // 1. Read the managed models (a scoped read: what they cost, not what the registry
@@ -253,6 +264,8 @@ impl<'r, R: Registry> Reconciler<'r, R> {
                 "held by a promotion gate; the model's changes are not applied until the gate passes"
             );
         }
+        run.found
+            .decided(&plan, &to_apply, &drifted, &blocked, writable);
         if !drifted.is_empty() {
             self.shared.metrics.drift_detected();
             for model_plan in &drifted {
@@ -321,6 +334,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
         let report = apply::apply(self.registry, desired, &to_apply, &options, &progress).await;
         run.changes_applied = report.counts().0;
         run.seen.report = Some(&report);
+        run.found.applied(&report);
         self.record_report(desired, &report);
         if report.interrupted {
             tracing::warn!(
@@ -461,6 +475,7 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             ),
             Verdict::Cancelled => tracing::info!(duration_ms, "reconcile interrupted"),
         }
+        self.notifications.reconciled(&run.found, &verdict);
         verdict
     }
 }
@@ -473,6 +488,8 @@ struct Run<'a> {
     changes_applied: usize,
     /// What the status page records of it.
     seen: super::page::Seen<'a>,
+    /// What it found and did, for notifications.
+    found: Found,
 }
 
 /// A model whose state is not known.

@@ -4,14 +4,18 @@
 //! Every check runs even after another failed, so one run reports every problem of a
 //! document. Checks that span documents (a model declared twice) use [`Seen`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_saphyr::Spanned;
 
 use super::raw::{
     AliasMap, GateMap, GateTagMap, MAX_TAG_KEY_LENGTH, MetricMap, RawGate, RawManifest,
-    RawNoRegression, RawSoak, RawSpec, Scalar, StageMap, StageValue, TagMap, VersionMap,
+    RawNoRegression, RawRef, RawSelector, RawSoak, RawSpec, Scalar, StageMap, StageValue, TagMap,
+    VersionMap,
+};
+use super::selector::{
+    DEFAULT_ARTIFACT_PATH, Selector, VersionRef, validate_model_id, validate_run_id,
 };
 use super::{
     API_VERSION, Comparator, DesiredModel, Direction, Gate, KIND, ModelSpec, NoRegression, Origins,
@@ -47,6 +51,7 @@ pub(crate) fn check_document(
         file,
         diagnostics,
         origins: Origins::at(origin_of(file, &raw.metadata.name)),
+        selectors: BTreeMap::new(),
     };
 
     checker.api_version(&raw.api_version);
@@ -66,6 +71,8 @@ struct Checker<'a> {
     file: &'a Path,
     diagnostics: &'a mut Vec<Diagnostic>,
     origins: Origins,
+    /// The selectors of `stages` and `aliases`, by target.
+    selectors: BTreeMap<Target, BTreeSet<Selector>>,
 }
 
 impl Checker<'_> {
@@ -198,6 +205,7 @@ impl Checker<'_> {
             retention,
             serving,
             gates,
+            selectors: std::mem::take(&mut self.selectors),
         }
     }
 
@@ -543,11 +551,110 @@ impl Checker<'_> {
         None
     }
 
+    /// A version reference written in a stage or an alias, at `origin`: a number or a
+    /// selector.
+    fn version_ref(&mut self, value: &RawRef, origin: &Origin) -> Option<VersionRef> {
+        match value {
+            RawRef::Number(number) => self.version(number, origin).map(VersionRef::Number),
+            RawRef::Selector(selector) => self.selector(selector, origin).map(VersionRef::Select),
+        }
+    }
+
+    /// `{run: ID, artifactPath: PATH}` or `{loggedModel: m-…}`.
+    fn selector(&mut self, raw: &RawSelector, origin: &Origin) -> Option<Selector> {
+        const HELP: &str = "write `{run: RUN_ID}` (optionally with `artifactPath: PATH`, default `model`) or `{loggedModel: m-…}`";
+        match (&raw.run, &raw.logged_model) {
+            (Some(_), Some(logged)) => {
+                self.error(
+                    logged,
+                    "a selector names either a run or a logged model, not both",
+                    HELP,
+                );
+                None
+            }
+            (None, None) => {
+                self.error_at(
+                    origin.clone(),
+                    "a selector needs `run` or `loggedModel`",
+                    HELP,
+                );
+                None
+            }
+            (Some(run), None) => {
+                let run_id = self.id_text("`run`", run)?;
+                if let Err(problem) = validate_run_id(&run_id) {
+                    self.error(
+                        run,
+                        format!("invalid run id `{run_id}`: {problem}"),
+                        "copy the run id from MLflow (`mlflow.active_run().info.run_id`)",
+                    );
+                    return None;
+                }
+                let artifact_path = match &raw.artifact_path {
+                    None => DEFAULT_ARTIFACT_PATH.to_owned(),
+                    Some(path) => {
+                        let text = self.text("`artifactPath`", path)?;
+                        if text.trim().is_empty() || text.starts_with('/') {
+                            self.error(
+                                path,
+                                "`artifactPath` must be a relative path, not empty",
+                                "the name the run logged the model under, such as `model`",
+                            );
+                            return None;
+                        }
+                        text
+                    }
+                };
+                Some(Selector::Run {
+                    run_id,
+                    artifact_path,
+                })
+            }
+            (None, Some(logged)) => {
+                if let Some(path) = &raw.artifact_path {
+                    self.error(
+                        path,
+                        "`artifactPath` only goes with `run`",
+                        "a logged model is named by its id alone: `{loggedModel: m-…}`",
+                    );
+                    return None;
+                }
+                let model_id = self.id_text("`loggedModel`", logged)?;
+                if let Err(problem) = validate_model_id(&model_id) {
+                    self.error(
+                        logged,
+                        format!("invalid logged model id `{model_id}`: {problem}"),
+                        "copy the id from MLflow (`model_info.model_id`, such as m-5d88fee35e7a4ea29f3a7c2f79dce10d)",
+                    );
+                    return None;
+                }
+                Some(Selector::LoggedModel { model_id })
+            }
+        }
+    }
+
+    /// An id written as a string (an id YAML reads as a number must be quoted).
+    fn id_text(&mut self, field: &str, value: &Spanned<Scalar>) -> Option<String> {
+        match &value.value {
+            Scalar::Str(text) => Some(text.clone()),
+            other => {
+                let plain = other.plain();
+                self.error(
+                    value,
+                    format!("{field} must be a string, found {}", other.describe()),
+                    format!("quote it: \"{plain}\""),
+                );
+                None
+            }
+        }
+    }
+
     fn stages(&mut self, stages: StageMap) -> Stages {
         let mut declared = Stages::default();
         let mut stage_keys: BTreeMap<Stage, Origin> = BTreeMap::new();
         // Which stage each version was first placed in, to refuse a second one.
         let mut placed: BTreeMap<u64, (Stage, Origin)> = BTreeMap::new();
+        let mut placed_selectors: BTreeMap<Selector, (Stage, Origin)> = BTreeMap::new();
         for (key, value) in stages.0 {
             let Some(stage) = self.stage_key(&key) else {
                 continue;
@@ -567,7 +674,7 @@ impl Checker<'_> {
             stage_keys.insert(stage, key_origin);
 
             let value_origin = self.origin(&value);
-            let written: Vec<(Scalar, Origin)> = match value.value {
+            let written: Vec<(RawRef, Origin)> = match value.value {
                 StageValue::One(number) => vec![(number, value_origin)],
                 StageValue::Many(numbers) => numbers
                     .into_iter()
@@ -577,9 +684,14 @@ impl Checker<'_> {
                     })
                     .collect(),
             };
-            for (number, origin) in written {
-                let Some(version) = self.version(&number, &origin) else {
-                    continue;
+            for (written, origin) in written {
+                let version = match self.version_ref(&written, &origin) {
+                    None => continue,
+                    Some(VersionRef::Number(version)) => version,
+                    Some(VersionRef::Select(selector)) => {
+                        self.stage_selector(stage, selector, origin, &mut placed_selectors);
+                        continue;
+                    }
                 };
                 match placed.get(&version) {
                     Some((first_stage, first)) if *first_stage == stage => {
@@ -611,6 +723,31 @@ impl Checker<'_> {
             }
         }
         declared
+    }
+
+    /// Records a selector placed in `stage`, refusing one placed twice.
+    fn stage_selector(
+        &mut self,
+        stage: Stage,
+        selector: Selector,
+        origin: Origin,
+        placed: &mut BTreeMap<Selector, (Stage, Origin)>,
+    ) {
+        if let Some((first_stage, first)) = placed.get(&selector) {
+            let (first_stage, first) = (*first_stage, first.clone());
+            self.error_at(
+                origin,
+                format!("{selector} is placed in {stage} and, at {first}, in {first_stage}"),
+                "a version sits in one stage only: remove one of the two",
+            );
+            return;
+        }
+        placed.insert(selector.clone(), (stage, origin.clone()));
+        let target = Target::Stage(stage);
+        self.origins
+            .selectors
+            .insert((target.clone(), selector.clone()), origin);
+        self.selectors.entry(target).or_default().insert(selector);
     }
 
     /// Reads a stage key; only Staging and Production (any case) may be declared.
@@ -652,10 +789,22 @@ impl Checker<'_> {
                 }
             };
             let origin = self.origin(&target);
-            let version = self.version(&target.value, &origin);
-            if let (Some(version), true) = (version, valid_name) {
-                self.origins.aliases.insert(name.value.clone(), origin);
-                declared.insert(name.value, version);
+            match (self.version_ref(&target.value, &origin), valid_name) {
+                (Some(VersionRef::Number(version)), true) => {
+                    self.origins.aliases.insert(name.value.clone(), origin);
+                    declared.insert(name.value, version);
+                }
+                (Some(VersionRef::Select(selector)), true) => {
+                    let target = Target::Alias(name.value.clone());
+                    self.origins
+                        .aliases
+                        .insert(name.value.clone(), origin.clone());
+                    self.origins
+                        .selectors
+                        .insert((target.clone(), selector.clone()), origin);
+                    self.selectors.insert(target, BTreeSet::from([selector]));
+                }
+                _ => {}
             }
         }
         declared

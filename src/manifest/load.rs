@@ -237,6 +237,10 @@ impl Loader {
 
     fn load_file(&mut self, path: &Path) {
         if let Some(text) = self.read_text(path) {
+            // The project file (`kind: Project`) may sit in a desired-state directory.
+            if crate::project::is_project_text(&text) {
+                return;
+            }
             self.parse_file(path, &text);
         }
     }
@@ -369,7 +373,7 @@ impl Loader {
 
 /// How manifests are parsed: duplicate keys as `duplicate_keys` says, YAML 1.2 booleans
 /// (`yes`/`no`/`on`/`off` are strings, as JSON Schema tools read them), input capped.
-fn yaml_options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
+pub(crate) fn yaml_options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: usize::try_from(MAX_MANIFEST_BYTES + 1).ok(),
@@ -381,7 +385,7 @@ fn yaml_options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
 
 /// A YAML syntax error or a document of the wrong shape, with the location serde-saphyr
 /// reports and advice that depends on the kind of problem.
-fn yaml_diagnostic(path: &Path, error: &YamlError) -> Diagnostic {
+pub(crate) fn yaml_diagnostic(path: &Path, error: &YamlError) -> Diagnostic {
     let inner = innermost(error);
     let origin = error
         .location()

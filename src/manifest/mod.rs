@@ -37,6 +37,7 @@ pub mod export;
 mod load;
 mod raw;
 pub mod schema;
+mod selector;
 mod spec;
 
 #[cfg(test)]
@@ -51,6 +52,11 @@ use crate::diagnostic::{Diagnostic, SourceMap};
 
 pub use atomic::{ReplaceError, replace_if_unchanged, write_file_atomically};
 pub use load::{MAX_MANIFEST_BYTES, is_manifest_file, load_dir, parse_text, validate_alias_name};
+pub(crate) use load::{yaml_diagnostic, yaml_options};
+pub use selector::{
+    DEFAULT_ARTIFACT_PATH, Selector, VersionRef, VersionRefError, validate_model_id,
+    validate_run_id,
+};
 pub use spec::{
     Comparator, DesiredModel, Direction, Gate, ModelSpec, NoRegression, Origins, Retention,
     Serving, Soak, Stages, TagRequirement, Threshold, VersionSpec, WriteError, to_yaml,

@@ -350,13 +350,105 @@ impl Visitor<'_> for ScalarVisitor {
     }
 }
 
+/// A version reference as written: a scalar (a version number, once checked) or a
+/// selector mapping (`{run: ID}`, `{loggedModel: m-…}`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawRef {
+    /// `3` (or any other scalar, refused by the checks when it is not a version number).
+    Number(Scalar),
+    /// `{run: ID, artifactPath: PATH}` or `{loggedModel: m-…}`.
+    Selector(Box<RawSelector>),
+}
+
+/// A selector mapping, as written; the checks say which combinations are valid.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a selector: {run: RUN_ID} (optionally with artifactPath) or {loggedModel: m-…}"
+)]
+pub(crate) struct RawSelector {
+    /// `run`: the MLflow run that logged the model.
+    #[serde(default)]
+    pub run: Option<Spanned<Scalar>>,
+    /// `artifactPath`: the name the run logged the model under (default `model`).
+    #[serde(default)]
+    pub artifact_path: Option<Spanned<Scalar>>,
+    /// `loggedModel`: an MLflow 3 logged model id.
+    #[serde(default)]
+    pub logged_model: Option<Spanned<Scalar>>,
+}
+
+/// Reads a version reference: any scalar, or a selector mapping.
+struct RefVisitor;
+
+impl<'de> Visitor<'de> for RefVisitor {
+    type Value = RawRef;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a version number or a selector ({run: RUN_ID} or {loggedModel: m-…})")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<RawRef, E> {
+        Ok(RawRef::Number(Scalar::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<RawRef, E> {
+        Ok(RawRef::Number(Scalar::Null))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawRef, E> {
+        ScalarVisitor.visit_bool(v).map(RawRef::Number)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawRef, E> {
+        ScalarVisitor.visit_i64(v).map(RawRef::Number)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawRef, E> {
+        ScalarVisitor.visit_u64(v).map(RawRef::Number)
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawRef, E> {
+        ScalarVisitor.visit_i128(v).map(RawRef::Number)
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawRef, E> {
+        ScalarVisitor.visit_u128(v).map(RawRef::Number)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawRef, E> {
+        ScalarVisitor.visit_f64(v).map(RawRef::Number)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawRef, E> {
+        ScalarVisitor.visit_str(v).map(RawRef::Number)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<RawRef, E> {
+        ScalarVisitor.visit_string(v).map(RawRef::Number)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRef, A::Error> {
+        RawSelector::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|selector| RawRef::Selector(Box::new(selector)))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RefVisitor)
+    }
+}
+
 /// The value of a stage: one version, a list of versions, or nothing (`null`, same as `[]`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StageValue {
-    /// `Production: 3`; the location is the one of the enclosing [`Spanned`].
-    One(Scalar),
+    /// `Production: 3` or `Staging: {run: ID}`; the location is the one of the enclosing
+    /// [`Spanned`].
+    One(RawRef),
     /// `Staging: [4, 5]`, each entry with its own location.
-    Many(Vec<Spanned<Scalar>>),
+    Many(Vec<Spanned<RawRef>>),
 }
 
 impl<'de> Deserialize<'de> for StageValue {
@@ -367,7 +459,9 @@ impl<'de> Deserialize<'de> for StageValue {
             type Value = StageValue;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a version number or a list of them (such as 3 or [4, 5])")
+                f.write_str(
+                    "a version number, a selector ({run: RUN_ID}, {loggedModel: m-…}) or a list of them (such as 3 or [4, 5])",
+                )
             }
 
             fn visit_unit<E: de::Error>(self) -> Result<StageValue, E> {
@@ -379,36 +473,40 @@ impl<'de> Deserialize<'de> for StageValue {
             }
 
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<StageValue, E> {
-                ScalarVisitor.visit_bool(v).map(StageValue::One)
+                RefVisitor.visit_bool(v).map(StageValue::One)
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<StageValue, E> {
-                ScalarVisitor.visit_i64(v).map(StageValue::One)
+                RefVisitor.visit_i64(v).map(StageValue::One)
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<StageValue, E> {
-                ScalarVisitor.visit_u64(v).map(StageValue::One)
+                RefVisitor.visit_u64(v).map(StageValue::One)
             }
 
             fn visit_i128<E: de::Error>(self, v: i128) -> Result<StageValue, E> {
-                ScalarVisitor.visit_i128(v).map(StageValue::One)
+                RefVisitor.visit_i128(v).map(StageValue::One)
             }
 
             fn visit_u128<E: de::Error>(self, v: u128) -> Result<StageValue, E> {
-                ScalarVisitor.visit_u128(v).map(StageValue::One)
+                RefVisitor.visit_u128(v).map(StageValue::One)
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<StageValue, E> {
-                ScalarVisitor.visit_f64(v).map(StageValue::One)
+                RefVisitor.visit_f64(v).map(StageValue::One)
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<StageValue, E> {
-                ScalarVisitor.visit_str(v).map(StageValue::One)
+                RefVisitor.visit_str(v).map(StageValue::One)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StageValue, A::Error> {
+                RefVisitor.visit_map(map).map(StageValue::One)
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StageValue, A::Error> {
                 let mut versions = Vec::new();
-                while let Some(version) = seq.next_element::<Spanned<Scalar>>()? {
+                while let Some(version) = seq.next_element::<Spanned<RawRef>>()? {
                     versions.push(version);
                 }
                 Ok(StageValue::Many(versions))
@@ -488,12 +586,13 @@ entries_type!(
         "type": "object",
         "patternProperties": {
             STAGE_KEY_PATTERN: {
-                "description": "A version number or a list of them.",
+                "description": "A version number or selector, or a list of them.",
                 "oneOf": [
                     { "type": "integer", "minimum": 1 },
+                    selector_schema(),
                     {
                         "type": "array",
-                        "items": { "type": "integer", "minimum": 1 },
+                        "items": { "oneOf": [ { "type": "integer", "minimum": 1 }, selector_schema() ] },
                         "uniqueItems": true
                     },
                     { "type": "null" }
@@ -506,12 +605,15 @@ entries_type!(
 
 entries_type!(
     /// `spec.aliases`: alias name → version.
-    AliasMap, "Aliases", String => Spanned<Scalar>,
+    AliasMap, "Aliases", String => Spanned<RawRef>,
     |_generator| json_schema!({
-        "description": "Alias name → version number. When present it is EXHAUSTIVE: other aliases of the model are deleted. Names: letters, digits, `_` and `-`, at most 255 characters, not `latest` nor `v<digits>`.",
+        "description": "Alias name → version number or selector. When present it is EXHAUSTIVE: other aliases of the model are deleted. Names: letters, digits, `_` and `-`, at most 255 characters, not `latest` nor `v<digits>`.",
         "type": "object",
         "patternProperties": {
-            ALIAS_NAME_PATTERN: { "description": "A model-version number.", "type": "integer", "minimum": 1 }
+            ALIAS_NAME_PATTERN: {
+                "description": "A model-version number, or a selector.",
+                "oneOf": [ { "type": "integer", "minimum": 1 }, selector_schema() ]
+            }
         },
         "additionalProperties": false
     })
@@ -583,6 +685,33 @@ entries_type!(
         "additionalProperties": { "type": "string" }
     })
 );
+
+/// The JSON Schema of a selector: `{run: ID}` (optionally `artifactPath`) or
+/// `{loggedModel: m-…}`.
+fn selector_schema() -> serde_json::Value {
+    serde_json::json!({
+        "description": "A version named by its content; mlreg registers it when no version matches. `{run: RUN_ID}`: the version of the model the run logged under `artifactPath` (default `model`); `{loggedModel: m-…}`: the version registered from this MLflow 3 logged model.",
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "run": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
+                    "artifactPath": { "type": "string", "minLength": 1 }
+                },
+                "required": ["run"],
+                "additionalProperties": false
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "loggedModel": { "type": "string", "pattern": "^m-[A-Za-z0-9_-]+$" }
+                },
+                "required": ["loggedModel"],
+                "additionalProperties": false
+            }
+        ]
+    })
+}
 
 /// Schema-only stand-in for `noRegression.direction`.
 struct DirectionSchema;

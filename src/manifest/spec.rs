@@ -21,6 +21,7 @@ use std::path::Path;
 use serde::ser::{SerializeMap as _, Serializer};
 use serde::{Deserialize, Serialize};
 
+use super::selector::Selector;
 use crate::diagnostic::Origin;
 use crate::stage::Stage;
 use crate::target::Target;
@@ -105,6 +106,14 @@ pub struct ModelSpec {
     /// `spec.gates`: what a version must show before it enters a stage or an alias.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub gates: BTreeMap<Target, Gate>,
+    /// The selectors written in `stages` and `aliases` (`{run: ID}`, `{loggedModel: m-…}`),
+    /// by the target they place a version in; the numbers stay in `stages` and `aliases`.
+    /// A target's selectors and numbers together are what it holds: the plan resolves each
+    /// selector against the registry ([`crate::select`]). An alias holds one selector at
+    /// most, and then no number. [`to_yaml`] writes numbers only (`mlreg export` builds
+    /// specs from the registry, which holds numbers), so it leaves these out.
+    #[serde(skip)]
+    pub selectors: BTreeMap<Target, BTreeSet<Selector>>,
 }
 
 impl ModelSpec {
@@ -432,6 +441,8 @@ pub struct Origins {
     pub versions: BTreeMap<u64, Origin>,
     /// Where each target of `spec.gates` is written.
     pub gates: BTreeMap<Target, Origin>,
+    /// Where each selector of a target is written.
+    pub selectors: BTreeMap<(Target, Selector), Origin>,
 }
 
 impl Origins {
@@ -444,7 +455,16 @@ impl Origins {
             aliases: BTreeMap::new(),
             versions: BTreeMap::new(),
             gates: BTreeMap::new(),
+            selectors: BTreeMap::new(),
         }
+    }
+
+    /// Where `selector` is written for `target` (else where the model is named).
+    pub fn selector(&self, target: &Target, selector: &Selector) -> Origin {
+        self.selectors
+            .get(&(target.clone(), selector.clone()))
+            .unwrap_or(&self.name)
+            .clone()
     }
 
     /// Where `version` is written in `stage` (else where the model is named).
@@ -600,6 +620,29 @@ pub(crate) mod fixture {
         /// Declares `retention.keepLatest`.
         pub(crate) fn keep_latest(mut self, keep_latest: u32) -> Self {
             self.0.spec.retention = Some(Retention { keep_latest });
+            self
+        }
+
+        /// Places `selector` in `target` (declaring `stages` or `aliases` accordingly).
+        pub(crate) fn selector(
+            mut self,
+            target: crate::target::Target,
+            selector: crate::manifest::Selector,
+        ) -> Self {
+            match &target {
+                crate::target::Target::Stage(_) => {
+                    self.0.spec.stages.get_or_insert_with(Stages::default);
+                }
+                crate::target::Target::Alias(_) => {
+                    self.0.spec.aliases.get_or_insert_with(BTreeMap::new);
+                }
+            }
+            self.0
+                .spec
+                .selectors
+                .entry(target)
+                .or_default()
+                .insert(selector);
             self
         }
 

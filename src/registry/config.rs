@@ -68,6 +68,9 @@ pub struct RegistryConfig {
     pub model_page_size: u32,
     /// Page size of model-version searches (MLflow allows at most 200 000).
     pub version_page_size: u32,
+    /// The MLflow 3.10+ workspace sent as `X-MLflow-Workspace` on every request
+    /// (`MLFLOW_WORKSPACE`, or an environment's `workspace`); `None`: the server's default.
+    pub workspace: Option<String>,
 }
 
 impl RegistryConfig {
@@ -86,6 +89,7 @@ impl RegistryConfig {
             max_backoff: Duration::from_secs(30),
             model_page_size: 1000,
             version_page_size: 10_000,
+            workspace: None,
         }
     }
 
@@ -111,6 +115,20 @@ impl RegistryConfig {
                         .into(),
                 )
             })?;
+        if super::databricks::is_unity_catalog(&uri) {
+            return Err(Error::Config(format!(
+                "Unity Catalog (`{}`) is not supported yet: {}",
+                uri.trim(),
+                super::databricks::UNITY_CATALOG_HELP
+            )));
+        }
+        let databricks = super::databricks::is_databricks(&uri)
+            .then(|| super::databricks::resolve(&uri, &env))
+            .transpose()?;
+        let uri = match &databricks {
+            Some((host, _)) => host.to_string(),
+            None => uri,
+        };
         let mut base_url = url::Url::parse(uri.trim()).map_err(|error| {
             Error::Config(format!(
                 "registry address is not a URL ({error}); expected e.g. http://127.0.0.1:5000"
@@ -131,7 +149,11 @@ impl RegistryConfig {
         let non_empty = |name: &str| env(name).filter(|value| !value.is_empty());
         let username = non_empty("MLFLOW_TRACKING_USERNAME").or(url_user);
         let password = non_empty("MLFLOW_TRACKING_PASSWORD").or(url_password);
-        let auth = match (username, password, non_empty("MLFLOW_TRACKING_TOKEN")) {
+        let token = match databricks {
+            Some((_, Auth::Bearer(token))) => Some(token),
+            _ => non_empty("MLFLOW_TRACKING_TOKEN"),
+        };
+        let auth = match (username, password, token) {
             (Some(username), Some(password), _) => Auth::Basic { username, password },
             (Some(_), None, _) | (None, Some(_), _) => {
                 return Err(Error::Config(
@@ -175,8 +197,17 @@ impl RegistryConfig {
                     .into(),
             ));
         }
+        let workspace = match non_empty("MLFLOW_WORKSPACE") {
+            Some(workspace) if !workspace.chars().all(|c| c.is_ascii_graphic()) => {
+                return Err(Error::Config(format!(
+                    "MLFLOW_WORKSPACE must be a workspace name (letters, digits, `-`), not {workspace:?}"
+                )));
+            }
+            workspace => workspace,
+        };
         Ok(RegistryConfig {
             auth,
+            workspace,
             insecure_tls,
             ca_cert_path,
             client_cert_path,

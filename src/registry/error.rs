@@ -74,10 +74,21 @@ impl Error {
         }
     }
 
-    /// Whether the error says the model, version or alias does not exist.
+    /// Whether the error says the model, version or alias does not exist (not the
+    /// workspace: that is a configuration error, see [`Error::is_unknown_workspace`]).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::Api { status: 404, .. })
-            || self.code() == Some("RESOURCE_DOES_NOT_EXIST")
+        (matches!(self, Error::Api { status: 404, .. })
+            || self.code() == Some("RESOURCE_DOES_NOT_EXIST"))
+            && !self.is_unknown_workspace()
+    }
+
+    /// Whether a workspace-enabled MLflow server refused the request's workspace
+    /// (`X-MLflow-Workspace`, from `MLFLOW_WORKSPACE` or an environment's `workspace`):
+    /// `RESOURCE_DOES_NOT_EXIST` "Workspace 'x' not found", which must not read as "no
+    /// such model".
+    pub fn is_unknown_workspace(&self) -> bool {
+        matches!(self, Error::Api { code: Some(code), message, .. }
+            if code == "RESOURCE_DOES_NOT_EXIST" && message.starts_with("Workspace '"))
     }
 
     /// Whether the server rejected the credentials (HTTP 401/403).

@@ -27,6 +27,9 @@ struct FakeState {
     logged_models: BTreeMap<String, Metrics>,
     unreadable_runs: Vec<String>,
     evidence_reads: usize,
+    lost_create_answers: usize,
+    failed_registration: Option<String>,
+    status_messages: BTreeMap<(String, u64), String>,
 }
 
 impl FakeRegistry {
@@ -113,6 +116,17 @@ impl FakeRegistry {
     /// How many evidence reads (runs, logged models) were made.
     pub fn evidence_reads(&self) -> usize {
         self.lock().evidence_reads
+    }
+
+    /// Makes the next `count` version creations succeed on the server but answer 503, as
+    /// a response lost on the way back.
+    pub fn lose_create_answers(&self, count: usize) {
+        self.lock().lost_create_answers = count;
+    }
+
+    /// Makes every version created from now on end `FAILED_REGISTRATION` with `message`.
+    pub fn fail_registrations(&self, message: &str) {
+        self.lock().failed_registration = Some(message.to_owned());
     }
 
     /// Makes every write whose log line contains `needle` fail with HTTP 503.
@@ -232,6 +246,106 @@ impl Registry for FakeRegistry {
         let mut state = self.lock();
         state.evidence_reads += 1;
         Ok(state.logged_models.get(model_id).cloned())
+    }
+
+    async fn registration_source(
+        &self,
+        selector: &crate::manifest::Selector,
+    ) -> Result<super::SourceLookup> {
+        use crate::manifest::Selector;
+        let state = self.lock();
+        Ok(match selector {
+            Selector::Run { run_id, .. } if state.runs.contains_key(run_id) => {
+                super::SourceLookup::Found(super::RegistrationSource {
+                    source: format!("models:/m-{run_id}"),
+                    run_id: Some(run_id.clone()),
+                    model_id: Some(format!("m-{run_id}")),
+                })
+            }
+            Selector::Run { run_id, .. } => {
+                super::SourceLookup::Missing(format!("run `{run_id}` does not exist"))
+            }
+            Selector::LoggedModel { model_id } if state.logged_models.contains_key(model_id) => {
+                super::SourceLookup::Found(super::RegistrationSource {
+                    source: format!("models:/{model_id}"),
+                    run_id: None,
+                    model_id: Some(model_id.clone()),
+                })
+            }
+            Selector::LoggedModel { model_id } => {
+                super::SourceLookup::Missing(format!("logged model `{model_id}` does not exist"))
+            }
+        })
+    }
+
+    async fn create_version(&self, name: &str, source: &super::RegistrationSource) -> Result<u64> {
+        let mut created = 0;
+        let failed = self.lock().failed_registration.clone();
+        self.write(
+            format!("create_version {name} {}", source.source),
+            |snapshot| {
+                let model = model_mut(snapshot, name)?;
+                let version = model.versions.keys().max().copied().unwrap_or(0) + 1;
+                model.versions.insert(
+                    version,
+                    ObservedVersion {
+                        version,
+                        stage: Stage::None,
+                        status: if failed.is_some() {
+                            "FAILED_REGISTRATION".into()
+                        } else {
+                            "READY".into()
+                        },
+                        run_id: source.run_id.clone().unwrap_or_default(),
+                        source: source.source.clone(),
+                        description: String::new(),
+                        tags: BTreeMap::new(),
+                        creation_timestamp: 0,
+                        last_updated_timestamp: 0,
+                    },
+                );
+                created = version;
+                Ok(())
+            },
+        )?;
+        let mut state = self.lock();
+        if let Some(message) = failed {
+            state
+                .status_messages
+                .insert((name.to_owned(), created), message);
+        }
+        if state.lost_create_answers > 0 {
+            state.lost_create_answers -= 1;
+            return Err(Error::Api {
+                method: "POST",
+                endpoint: "model-versions/create",
+                status: 503,
+                code: None,
+                message: "injected: the version was created but the answer was lost".into(),
+            });
+        }
+        Ok(created)
+    }
+
+    async fn version_status(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<super::VersionStatus>> {
+        let state = self.lock();
+        Ok(state
+            .snapshot
+            .models
+            .get(name)
+            .and_then(|model| model.versions.get(&version))
+            .map(|found| super::VersionStatus {
+                status: found.status.clone(),
+                message: state
+                    .status_messages
+                    .get(&(name.to_owned(), version))
+                    .cloned()
+                    .unwrap_or_default(),
+            }))
     }
 
     async fn create_model(

@@ -23,6 +23,10 @@ use backon::Retryable as _;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
+
+/// The header naming the MLflow 3.10+ workspace of a request (MLflow's
+/// `WORKSPACE_HEADER_NAME`; header names are case-insensitive).
+pub const WORKSPACE_HEADER: &str = "X-MLflow-Workspace";
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -62,6 +66,11 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// scope is read whole (see [`MlflowClient::scoped_is_cheaper`]).
 const MAX_BLIND_CHUNKS: usize = 4;
 
+mod webhooks;
+
+pub use webhooks::{Webhook, WebhookEvent, WebhookSpec};
+mod register;
+
 /// The endpoints used, as paths after `/api/2.0/mlflow/`.
 mod endpoint {
     pub const SEARCH_MODELS: &str = "registered-models/search";
@@ -81,6 +90,11 @@ mod endpoint {
     pub const GET_RUN: &str = "runs/get";
     /// Followed by `/{model_id}` (MLflow 3).
     pub const GET_LOGGED_MODEL: &str = "logged-models";
+    /// The webhook API (MLflow 3.3+): list and create here, `/{webhook_id}` to update or
+    /// delete one (see `webhooks`).
+    pub const WEBHOOKS: &str = "webhooks";
+    /// One workspace (MLflow 3.10+), under `/api/3.0/mlflow/` (as `/{name}`).
+    pub const GET_WORKSPACE: &str = "../../3.0/mlflow/workspaces";
 }
 
 /// The HTTP methods MLflow's registry API uses.
@@ -147,6 +161,12 @@ impl Call {
             segment: None,
         }
     }
+
+    /// The same call on `{endpoint}/{segment}` (a path parameter such as an id).
+    fn at(mut self, segment: impl Into<String>) -> Self {
+        self.segment = Some(segment.into());
+        self
+    }
 }
 
 /// A client of MLflow's registry REST API.
@@ -166,6 +186,9 @@ pub struct MlflowClient {
     /// How many registered models the last read that listed them all found
     /// (`usize::MAX`: none yet); the cost rule of scoped reads uses it.
     registry_models: Arc<AtomicUsize>,
+    /// Set once the configured workspace was found on the server (shared by clones, so
+    /// once per process); see [`MlflowClient::check_workspace`].
+    workspace_checked: Arc<tokio::sync::OnceCell<()>>,
 }
 
 // Hand-written: the configuration's `Debug` redacts secrets already, but the client only
@@ -258,6 +281,7 @@ impl MlflowClient {
             observer: None,
             filter_refused: Arc::new(AtomicBool::new(false)),
             registry_models: Arc::new(AtomicUsize::new(usize::MAX)),
+            workspace_checked: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -358,8 +382,37 @@ impl MlflowClient {
         self.call_counting(call).await.0
     }
 
+    /// Checks, once per process, that the configured workspace exists on a server that
+    /// has workspaces. An MLflow 2.x server (or 3.x before 3.10) ignores the workspace
+    /// header and would act on its one namespace, so a workspace it cannot confirm stops
+    /// the run before anything is read or written. A transport error or a 5xx is returned
+    /// as is (and checked again by the next call).
+    async fn check_workspace(&self) -> Result<()> {
+        let Some(workspace) = self.config.workspace.clone() else {
+            return Ok(());
+        };
+        self.workspace_checked
+            .get_or_try_init(|| async {
+                let mut call = Call::get(endpoint::GET_WORKSPACE, Vec::new());
+                call.segment = Some(workspace.clone());
+                let answer: Result<serde_json::Value> =
+                    Box::pin(self.call_counting(&call)).await.0;
+                match answer {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(workspace_error(&workspace, error)),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
     /// Like [`Self::call`], and also says how many attempts were made.
     async fn call_counting<T: DeserializeOwned + Default>(&self, call: &Call) -> (Result<T>, u32) {
+        if call.endpoint != endpoint::GET_WORKSPACE
+            && let Err(error) = self.check_workspace().await
+        {
+            return (Err(error), 0);
+        }
         let attempts = AtomicU32::new(0);
         let max_backoff = self.config.max_backoff;
         let result = (|| async {
@@ -414,6 +467,9 @@ impl MlflowClient {
             Auth::Bearer(token) => request.bearer_auth(token),
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
         };
+        if let Some(workspace) = &self.config.workspace {
+            request = request.header(WORKSPACE_HEADER, workspace);
+        }
 
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -832,11 +888,28 @@ fn client_identity(path: &std::path::Path) -> Result<reqwest::Identity> {
     })
 }
 
+/// What a failed workspace check means, as a configuration error that says what to do.
+fn workspace_error(workspace: &str, error: Error) -> Error {
+    let reason = match (&error, error.code()) {
+        (_, Some("RESOURCE_DOES_NOT_EXIST")) => format!(
+            "the server has no workspace `{workspace}` (create it, or fix `workspace` / MLFLOW_WORKSPACE)"
+        ),
+        (_, Some("FEATURE_DISABLED")) => format!(
+            "workspace `{workspace}` is configured, but workspaces are not enabled on this server (start it with `mlflow server --enable-workspaces`, or remove `workspace` / MLFLOW_WORKSPACE)"
+        ),
+        (Error::Api { status: 404, .. }, _) => format!(
+            "workspace `{workspace}` is configured, but this server has no workspaces (MLflow 3.10 or newer): it would ignore the workspace and act on its only namespace, so nothing is read or written (remove `workspace` / MLFLOW_WORKSPACE, or upgrade the server)"
+        ),
+        _ => return error,
+    };
+    Error::Config(reason)
+}
+
 /// Whether MLflow itself said the model or version does not exist. A bare 404 without
 /// MLflow's `error_code` (a wrong base path, a proxy's page) is not an answer about the
 /// model, and stays an error.
 fn is_missing(error: &Error) -> bool {
-    error.code() == Some("RESOURCE_DOES_NOT_EXIST")
+    error.code() == Some("RESOURCE_DOES_NOT_EXIST") && !error.is_unknown_workspace()
 }
 
 fn decode_version(endpoint: &'static str, version: ModelVersion) -> Result<ObservedVersion> {
@@ -1111,6 +1184,25 @@ impl Registry for MlflowClient {
             }
             Err(error) => Err(error),
         }
+    }
+
+    async fn registration_source(
+        &self,
+        selector: &crate::manifest::Selector,
+    ) -> Result<super::SourceLookup> {
+        self.lookup_source(selector).await
+    }
+
+    async fn create_version(&self, name: &str, source: &super::RegistrationSource) -> Result<u64> {
+        self.create_version_from(name, source).await
+    }
+
+    async fn version_status(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<super::VersionStatus>> {
+        self.status_of(name, version).await
     }
 
     async fn create_model(

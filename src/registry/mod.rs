@@ -16,6 +16,7 @@
 //! what a shared registry holds (DESIGN.md "Scale").
 
 mod config;
+pub mod databricks;
 mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
@@ -175,6 +176,41 @@ impl ObservedVersion {
 /// The latest value of each metric of a run or a logged model, by name.
 pub type Metrics = BTreeMap<String, f64>;
 
+/// What a new model version is registered from, as MLflow's own `register_model` sends
+/// it: MLflow 3, the logged model (`source = models:/m-…`, its `model_id` and the run that
+/// produced it); MLflow 2, the run's artifact location (`source` under the run's
+/// `artifact_uri`, with the `run_id`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RegistrationSource {
+    /// The `source` URI of the new version.
+    pub source: String,
+    /// The run that produced the model, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The MLflow 3 logged model, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+}
+
+/// What the registry answers about the source of a selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLookup {
+    /// The model the selector names, ready to be registered.
+    Found(RegistrationSource),
+    /// The run or logged model does not exist, or holds no model where the selector says:
+    /// why, in words.
+    Missing(String),
+}
+
+/// The registration status of one version, as `model-versions/get` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionStatus {
+    /// `READY`, `PENDING_REGISTRATION` or `FAILED_REGISTRATION`.
+    pub status: String,
+    /// The server's explanation (set on failures).
+    pub message: String,
+}
+
 /// The registry operations mlreg needs. Every method is one logical call; implementations
 /// retry transient failures themselves where that is safe.
 pub trait Registry: Send + Sync {
@@ -201,6 +237,31 @@ pub trait Registry: Send + Sync {
         &self,
         model_id: &str,
     ) -> impl Future<Output = Result<Option<Metrics>>> + Send;
+
+    /// Finds what `selector` registers from (see [`RegistrationSource`]): for a run, the
+    /// logged model it produced under the selector's artifact path (MLflow 3, searched by
+    /// source run), else the path under the run's artifact location (MLflow 2); for a
+    /// logged model, itself.
+    fn registration_source(
+        &self,
+        selector: &crate::manifest::Selector,
+    ) -> impl Future<Output = Result<SourceLookup>> + Send;
+
+    /// Creates a version of model `name` from `source` and returns its number. Not
+    /// idempotent: callers re-read the model's versions after an ambiguous failure before
+    /// trying again ([`crate::select::register`]).
+    fn create_version(
+        &self,
+        name: &str,
+        source: &RegistrationSource,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The registration status of one version; `Ok(None)` when it does not exist.
+    fn version_status(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<Option<VersionStatus>>> + Send;
 
     /// Creates a registered model with its description and tags.
     fn create_model(

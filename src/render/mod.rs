@@ -4,6 +4,7 @@
 //! [`crate::output`]).
 
 pub mod diff;
+pub mod environments;
 pub mod plan;
 pub mod resolve;
 pub mod table;

@@ -101,6 +101,27 @@ fn describe(action: &Action) -> (char, AnsiColor, String) {
             AnsiColor::Red,
             format!("alias {}: {version} → (removed)", printable(alias)),
         ),
+        Action::Register {
+            selector,
+            stage,
+            aliases,
+            ..
+        } => {
+            let targets: Vec<String> = stage
+                .map(|stage| stage.to_string())
+                .into_iter()
+                .chain(aliases.iter().map(|alias| format!("@{}", printable(alias))))
+                .collect();
+            (
+                '+',
+                AnsiColor::Green,
+                format!(
+                    "register from {} → {}",
+                    printable(&selector.short()),
+                    targets.join(", ")
+                ),
+            )
+        }
     }
 }
 
@@ -154,6 +175,9 @@ pub fn summary_line(prefix: &str, summary: &Summary) -> String {
     }
     if summary.update > 0 {
         line.push_str(&format!(", {} to update", summary.update));
+    }
+    if summary.register > 0 {
+        line.push_str(&format!(", {} to register", summary.register));
     }
     line.push('.');
     line
@@ -223,9 +247,9 @@ fn write_gate_text(out: &mut dyn Write, painter: &Painter, gate: &GateReport) ->
     };
     writeln!(
         out,
-        "        gate {} for version {}: {}",
+        "        gate {} for {}: {}",
         printable(&gate.target.to_string()),
-        gate.version,
+        gate.entering(),
         painter.paint(style, outcome)
     )?;
     let width = gate
@@ -549,7 +573,7 @@ fn with_gates(changes: serde_json::Value, model: &ModelPlan, replanned: bool) ->
                     "gate".into(),
                     serde_json::json!({
                         "target": gate.target,
-                        "version": gate.version,
+                        "version": (!crate::select::is_placeholder(gate.version)).then_some(gate.version),
                         "passed": gate.passed(),
                     }),
                 );
@@ -586,7 +610,7 @@ fn write_gate_table(out: &mut dyn Write, model: &ModelPlan) -> io::Result<()> {
     writeln!(out, "| Change | Check | Expected | Observed | Verdict |")?;
     writeln!(out, "|---|---|---|---|---|")?;
     for gate in &model.gates {
-        let change = format!("version {} → {}", gate.version, gate.target);
+        let change = format!("{} → {}", gate.entering(), gate.target);
         for check in &gate.checks {
             let verdict = match check.verdict {
                 Verdict::Pass => "✅ pass",
@@ -977,6 +1001,7 @@ mod tests {
                     _ => OutcomeStatus::Skipped,
                 },
                 annotation_error: Some(text("audit tag error")),
+                registered: None,
             })
             .collect();
         let report = ApplyReport {

@@ -626,3 +626,82 @@ async fn a_metric_the_run_lacks_is_read_from_the_mlflow_3_logged_model() {
         Some(&1)
     );
 }
+
+#[tokio::test]
+async fn alias_soak_reads_the_alias_audit_record() {
+    let client = support::client();
+    let uri = &support::server().uri;
+    let name = support::unique("gate-alias-soak");
+    seed(&client, &name, &[(&[], &[]), (&[], &[])]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // mlreg points challenger at version 1 (writing `mlreg.alias.challenger` on it).
+    write(dir.path(), &name, "  aliases:\n    challenger: 1\n");
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        read_model(&client, &name).await.versions[&1]
+            .tags
+            .contains_key("mlreg.alias.challenger")
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let manifest = |champion: u64, duration: &str| {
+        format!(
+            "  aliases:\n    challenger: 1\n    champion: {champion}\n  gates:\n    \"@champion\":\n      soak: {{in: \"@challenger\", for: {duration}}}\n"
+        )
+    };
+    // Version 1 has been @challenger long enough.
+    write(dir.path(), &name, &manifest(1, "1s"));
+    let (codes, text, json, markdown) = plan_everywhere(uri, dir.path());
+    assert_eq!(codes, vec![0, 0, 0], "{text}");
+    let checks = json_checks(&json, &name);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(
+        (checks[0].0.as_str(), checks[0].2.as_str()),
+        ("soak in @challenger", "pass")
+    );
+    assert!(checks[0].1.contains("s (since 20"), "{checks:?}");
+    assert!(
+        markdown.contains("| soak in @challenger | `at least 1s` |"),
+        "{markdown}"
+    );
+
+    // Not long enough.
+    write(dir.path(), &name, &manifest(1, "24h"));
+    let (codes, text, json, _) = plan_everywhere(uri, dir.path());
+    assert_eq!(codes, vec![1, 1, 1], "{text}");
+    assert_eq!(json_checks(&json, &name)[0].2, "fail");
+    assert!(text.contains("soak in @challenger"), "{text}");
+
+    // Version 2 was never @challenger: no record, the gate fails with that reason.
+    write(dir.path(), &name, &manifest(2, "1s"));
+    let (codes, text, json, markdown) = plan_everywhere(uri, dir.path());
+    assert_eq!(codes, vec![1, 1, 1], "{text}");
+    assert_eq!(
+        json_checks(&json, &name),
+        vec![triple(
+            "soak in @challenger",
+            "no mlreg.alias.challenger record",
+            "fail"
+        )]
+    );
+    assert!(
+        markdown.contains("no mlreg.alias.challenger record"),
+        "{markdown}"
+    );
+    let (code, _, _) = mlreg(uri, dir.path(), &["reconcile"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        read_model(&client, &name).await.aliases.get("champion"),
+        None
+    );
+
+    // Long enough: reconcile points champion at version 1.
+    write(dir.path(), &name, &manifest(1, "1s"));
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        read_model(&client, &name).await.aliases.get("champion"),
+        Some(&1)
+    );
+}

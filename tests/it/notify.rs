@@ -1,7 +1,9 @@
 //! Notifications from `mlreg reconcile --notify URL` against the real MLflow server, into a
 //! local receiver that can refuse: `applied` after a reconcile (signed with
 //! `MLREG_NOTIFY_SECRET`, retried after a 503 and delivered once), `invalid` for broken
-//! manifests, and a receiver that is down never fails or changes the run.
+//! manifests, and a receiver that is down never fails or changes the run. From `mlreg
+//! watch --notify`: failed, applied, blocked, drift and invalid, each once however many
+//! resyncs see the same situation, signed, and counted on `/metrics`.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,10 +12,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use mlreg::registry::Registry as _;
 use mlreg::stage::Stage;
 use ring::hmac;
 
+use crate::support::daemon::{DEADLINE, Daemon};
 use crate::support::manifest::Manifest;
+use crate::support::proxy::{Fault, FaultProxy};
 use crate::support::{self, output};
 
 /// What the receiver saw: (signature header, body, the status it answered).
@@ -167,4 +172,188 @@ async fn invalid_manifests_are_notified_and_a_dead_receiver_changes_nothing() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let model = support::read_model(&client, &name).await;
     assert_eq!(support::stages(&model), [(1, Stage::Staging)]);
+}
+
+/// The delivered bodies (answered 200) as JSON, with their signatures.
+fn delivered(seen: &Seen) -> Vec<(Option<String>, String, serde_json::Value)> {
+    seen.lock()
+        .expect("lock")
+        .iter()
+        .filter(|(_, _, status)| *status == 200)
+        .map(|(signature, body, _)| {
+            let json = serde_json::from_str(body).expect("JSON body");
+            (signature.clone(), body.clone(), json)
+        })
+        .collect()
+}
+
+/// How many delivered events are `kind` about `model` (`None`: about no model).
+fn count(seen: &Seen, kind: &str, model: Option<&str>) -> usize {
+    delivered(seen)
+        .iter()
+        .filter(|(_, _, event)| event["event"] == kind && event["model"].as_str() == model)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_notifies_each_situation_once_however_many_resyncs_see_it() {
+    let server = support::server();
+    let client = server.client();
+    let proxy = FaultProxy::start(&server.uri).await;
+    let drifting = support::unique("notify-watch");
+    let gated = support::unique("notify-watch-gated");
+    support::seed_model(&client, &drifting, 2).await;
+    support::seed_model(&client, &gated, 1).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    Manifest::model(&drifting)
+        .alias("champion", 1)
+        .write(dir.path(), "drifting.yaml");
+    // A gate the version cannot pass: it has no `validated` tag.
+    Manifest::model(&gated)
+        .stage(Stage::Production, &[1])
+        .spec_lines("  gates:\n    Production:\n      tags:\n        validated: \"true\"\n")
+        .write(dir.path(), "gated.yaml");
+    // The first two alias writes are refused (a 400 is not retried): the change fails, is
+    // retried by the daemon, fails the same way, then goes through.
+    let refusal = || Fault::Refuse {
+        status: 400,
+        code: "INVALID_PARAMETER_VALUE",
+    };
+    proxy.push_matching("registered-models/alias", [refusal(), refusal()]);
+    // The receiver refuses its first request: that event is retried and delivered once.
+    let (url, seen) = receiver(1).await;
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mlreg"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("MLFLOW_TRACKING_URI", &proxy.uri)
+        .env("MLREG_REQUEST_TIMEOUT", "10s")
+        .env("MLREG_NOTIFY_SECRET", "watch-secret")
+        .env("NO_COLOR", "1");
+    let mut daemon = Daemon::spawn(command, dir.path(), &["--interval", "1s", "--notify", &url]);
+    let wait = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+
+    // Failed, then applied; the gate's block.
+    {
+        let seen = Arc::clone(&seen);
+        let (drifting, gated) = (drifting.clone(), gated.clone());
+        wait(
+            "failed, applied and blocked",
+            Box::new(move || {
+                count(&seen, "applied", Some(&drifting)) == 1
+                    && count(&seen, "blocked", Some(&gated)) == 1
+            }),
+        )
+        .await;
+    }
+    assert_eq!(proxy.pending(), 0, "both refusals were met");
+
+    // Drift made by hand (not through the proxy): reported once, at whichever resync
+    // finds it, and not again at the next ones.
+    client
+        .set_alias(&drifting, "champion", 2)
+        .await
+        .expect("move the alias by hand");
+    {
+        let seen = Arc::clone(&seen);
+        let drifting = drifting.clone();
+        wait(
+            "drift",
+            Box::new(move || count(&seen, "drift", Some(&drifting)) >= 1),
+        )
+        .await;
+    }
+    daemon.wait_for_reconciles(3.0).await;
+
+    // Invalid manifests: once, though every resync reads them again.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: broken\nspec:\n  stages: {Prod: 1}\n",
+    )
+    .expect("write");
+    {
+        let seen = Arc::clone(&seen);
+        wait(
+            "invalid",
+            Box::new(move || count(&seen, "invalid", None) >= 1),
+        )
+        .await;
+    }
+    daemon.wait_for_reconciles(3.0).await;
+
+    let events = delivered(&seen);
+    let summary: Vec<String> = events
+        .iter()
+        .map(|(_, _, event)| format!("{} {}", event["event"], event["model"]))
+        .collect();
+    assert_eq!(count(&seen, "failed", Some(&drifting)), 1, "{summary:#?}");
+    assert_eq!(count(&seen, "applied", Some(&drifting)), 1, "{summary:#?}");
+    assert_eq!(count(&seen, "blocked", Some(&gated)), 1, "{summary:#?}");
+    assert_eq!(count(&seen, "drift", Some(&drifting)), 1, "{summary:#?}");
+    assert_eq!(count(&seen, "invalid", None), 1, "{summary:#?}");
+    assert_eq!(events.len(), 5, "nothing else: {summary:#?}");
+    for (signature, body, event) in &events {
+        assert_eq!(event["format_version"], "1");
+        assert_eq!(
+            signature.as_deref(),
+            Some(hex_hmac(b"watch-secret", body.as_bytes()).as_str()),
+            "{event:#}"
+        );
+    }
+    let payload = |kind: &str| {
+        events
+            .iter()
+            .find(|(_, _, event)| event["event"] == kind)
+            .map(|(_, _, event)| event.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(payload("applied")["changes"][0]["kind"], "set_alias");
+    assert_eq!(
+        payload("drift")["changes"][0]["to"],
+        1,
+        "the change that would revert it"
+    );
+    assert!(
+        payload("failed")["detail"]
+            .as_str()
+            .is_some_and(|detail| !detail.is_empty()),
+        "{:#}",
+        payload("failed")
+    );
+    assert!(
+        payload("blocked")["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("validated")),
+        "{:#}",
+        payload("blocked")
+    );
+    assert!(
+        payload("invalid")["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("broken.yaml")),
+        "{:#}",
+        payload("invalid")
+    );
+
+    // What /metrics counted: five delivered, one retry (the receiver's 503), none dropped.
+    let metrics = daemon.metrics().await;
+    let value = |series: &str| crate::support::daemon::metric_value(&metrics, series);
+    assert_eq!(value("mlreg_notifications_sent_total"), 5.0, "{metrics}");
+    assert_eq!(value("mlreg_notifications_retried_total"), 1.0, "{metrics}");
+    assert_eq!(
+        value("mlreg_notifications_dropped_total{reason=\"gave_up\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("mlreg_notifications_dropped_total{reason=\"queue_full\"}"),
+        0.0
+    );
+    assert_eq!(daemon.terminate(), 0, "{}", daemon.logs());
 }

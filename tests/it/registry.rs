@@ -872,3 +872,155 @@ async fn credentials_never_show_in_debug_errors_or_logs() {
         }
     }
 }
+
+/// Logs a pyfunc model under `model` in a new run, in the way both MLflow 2 and 3 accept
+/// (`artifact_path=`); prints the run id.
+const LOG_PYFUNC: &str = r#"
+import mlflow
+
+class Constant(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return [1 for _ in range(len(model_input))]
+
+with mlflow.start_run() as run:
+    mlflow.pyfunc.log_model(artifact_path="model", python_model=Constant())
+print(run.info.run_id)
+"#;
+
+/// What a `{run: ID}` selector registers from, on whichever MLflow the tests run against:
+/// MLflow 3, the run's logged model (`models:/m-…`); MLflow 2, the run's artifacts
+/// (`<artifact_uri>/model`). The version mlreg registers loads back with MLflow's client.
+#[tokio::test]
+async fn a_run_selector_registers_from_what_the_server_version_offers() {
+    let server = support::server();
+    let client = server.client();
+    let python = std::env::var_os("MLREG_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"))
+        .join("bin/python");
+    let run_python = |script: &'static str, args: Vec<String>| {
+        let python = python.clone();
+        let uri = server.uri.clone();
+        async move {
+            let done = tokio::process::Command::new(python)
+                .arg("-c")
+                .arg(script)
+                .args(args)
+                .env("MLFLOW_TRACKING_URI", uri)
+                .env_remove("MLFLOW_REGISTRY_URI")
+                .output()
+                .await
+                .expect("run python");
+            let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
+            assert!(
+                done.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&done.stderr)
+            );
+            stdout.lines().last().unwrap_or_default().to_owned()
+        }
+    };
+    let run = run_python(LOG_PYFUNC, Vec::new()).await;
+    let name = support::unique("select-any-server");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        format!(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Staging: {{run: {run}}}\n"
+        ),
+    )
+    .expect("write manifest");
+    let reconcile = || {
+        server
+            .mlreg()
+            .args(["reconcile", "--dir"])
+            .arg(dir.path())
+            .output()
+            .expect("run mlreg")
+    };
+    let first = reconcile();
+    assert!(first.status.success(), "{first:?}");
+    let model = read(&client, &name).await;
+    assert_eq!(model.versions.len(), 1, "{model:#?}");
+    let version = &model.versions[&1];
+    assert_eq!(version.run_id, run);
+    assert_eq!(version.stage, Stage::Staging);
+    assert!(
+        version.source.starts_with("models:/m-") || version.source.ends_with("/artifacts/model"),
+        "{}",
+        version.source
+    );
+    let loaded = run_python(
+        "import sys, mlflow; print(len(mlflow.pyfunc.load_model(sys.argv[1]).predict([[0], [1]])))",
+        vec![format!("models:/{name}/1")],
+    )
+    .await;
+    assert_eq!(loaded, "2");
+    // The selector resolves now: nothing more is registered.
+    let second = reconcile();
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(read(&client, &name).await.versions.len(), 1);
+}
+
+/// A workspace on a server that cannot honour it (MLflow 3.x without `--enable-workspaces`
+/// refuses the header; MLflow 2.x ignores it and would act on its only namespace) stops the
+/// run with a message that says so, before anything is applied. Runs in both passes of CI,
+/// so each server version meets its own branch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_the_server_cannot_honour_stops_the_run_before_anything_is_applied() {
+    let name = support::unique("no-workspaces");
+    let dir = tempfile::tempdir().expect("temp dir");
+    crate::support::manifest::Manifest::model(&name)
+        .description("must not be created")
+        .write(dir.path(), "m.yaml");
+    let (code, stdout, stderr) = support::output(
+        support::mlreg()
+            .env("MLFLOW_WORKSPACE", "team-a")
+            .args(["reconcile", "--dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("workspace `team-a` is configured, but")
+            && (stderr.contains("not enabled on this server")
+                || stderr.contains("this server has no workspaces")),
+        "{stderr}"
+    );
+    let client = support::client();
+    assert!(
+        client.model(&name).await.expect("read").is_none(),
+        "nothing is applied"
+    );
+}
+
+/// A `{loggedModel: m-…}` selector that no version matches and the server cannot register
+/// (no such logged model on MLflow 3; no logged models at all on MLflow 2) is refused at
+/// plan time, naming it, with nothing applied. Runs in both passes of CI.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logged_model_the_server_does_not_have_is_refused_before_anything_is_applied() {
+    let client = support::client();
+    let name = support::unique("no-logged-model");
+    support::seed_model(&client, &name, 1).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = "m-0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        format!(
+            "apiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  description: must stay unset\n  aliases:\n    champion: {{loggedModel: {id}}}\n"
+        ),
+    )
+    .expect("write manifest");
+    let (code, stdout, stderr) =
+        support::output(support::mlreg().args(["reconcile", "--dir"]).arg(dir.path()));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!("logged model `{id}` does not exist")),
+        "{stdout}\n{stderr}"
+    );
+    let model = read(&client, &name).await;
+    assert_eq!(model.versions.len(), 1, "no version registered");
+    assert!(
+        model.aliases.is_empty() && model.description.is_empty(),
+        "{model:#?}"
+    );
+}

@@ -263,6 +263,7 @@ fn report() -> ApplyReport {
                 _ => OutcomeStatus::Skipped,
             },
             annotation_error: (index == 4).then(|| "409 Conflict: tag write refused".into()),
+            registered: None,
         })
         .collect();
     let remaining = bert_changes().into_iter().skip(5).collect();
@@ -291,6 +292,7 @@ fn report() -> ApplyReport {
                         change,
                         result: OutcomeStatus::Applied,
                         annotation_error: None,
+                        registered: None,
                     })
                     .collect(),
                 error: None,

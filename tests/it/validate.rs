@@ -87,7 +87,7 @@ fn the_valid_fixture_is_valid() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
-        "3 manifests valid (2 files): fraud_detector, nothing_in_staging, unmanaged_stages\n"
+        "4 manifests valid (3 files): churn, fraud_detector, nothing_in_staging, unmanaged_stages\n"
     );
 }
 
@@ -181,6 +181,25 @@ fn undeclarable_and_unknown_stages() {
     assert!(
         stderr.contains("only Staging and Production may be declared"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn malformed_selectors_are_reported_at_their_value() {
+    assert_invalid(
+        "malformed-selector",
+        "model.yaml:9:38",
+        "a selector names either a run or a logged model, not both",
+    );
+    assert_invalid(
+        "malformed-selector",
+        "model.yaml:11:21",
+        "`run` must be a string, found an integer (123)",
+    );
+    assert_invalid(
+        "malformed-selector",
+        "model.yaml:12:32",
+        "`artifactPath` only goes with `run`",
     );
 }
 
@@ -446,6 +465,7 @@ fn the_schema_rejects_what_validate_rejects_where_a_schema_can_tell() {
         "unknown-field",
         "wrong-type",
         "version-twice-in-one-stage",
+        "malformed-selector",
     ];
     for case in cases {
         let documents = documents(&fixtures().join("invalid").join(case));

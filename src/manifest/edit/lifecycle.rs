@@ -138,10 +138,21 @@ pub fn promotion(
             })])
         }
         (Target::Alias(source), Target::Alias(target)) => {
-            let version = alias_version(source)?;
-            let mut changes = vec![ManifestChange::SetAlias {
-                alias: target.clone(),
-                version,
+            // A source alias written as a selector passes the selector on: the target
+            // names the same content.
+            let selector = spec
+                .selectors
+                .get(&Target::Alias(source.clone()))
+                .and_then(|selectors| selectors.first());
+            let mut changes = vec![match selector {
+                Some(selector) => ManifestChange::SelectAlias {
+                    alias: target.clone(),
+                    selector: selector.clone(),
+                },
+                None => ManifestChange::SetAlias {
+                    alias: target.clone(),
+                    version: alias_version(source)?,
+                },
             }];
             if !keep_source {
                 changes.push(ManifestChange::DeleteAlias {

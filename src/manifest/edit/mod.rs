@@ -118,9 +118,24 @@ pub fn describe_change(before: &ModelSpec, after: &ModelSpec) -> String {
         )),
         _ => {}
     }
-    let no_aliases = BTreeMap::new();
-    let old = before.aliases.as_ref().unwrap_or(&no_aliases);
-    let new = after.aliases.as_ref().unwrap_or(&no_aliases);
+    // Each alias's value as people read it: a number, or a selector (`run 8f2c…`).
+    let values = |spec: &ModelSpec| -> BTreeMap<String, String> {
+        let mut values: BTreeMap<String, String> = spec
+            .aliases
+            .iter()
+            .flatten()
+            .map(|(alias, version)| (alias.clone(), version.to_string()))
+            .collect();
+        for (target, selectors) in &spec.selectors {
+            if let (crate::target::Target::Alias(alias), Some(selector)) =
+                (target, selectors.first())
+            {
+                values.insert(alias.clone(), selector.to_string());
+            }
+        }
+        values
+    };
+    let (old, new) = (&values(before), &values(after));
     for (alias, version) in new {
         match old.get(alias) {
             Some(previous) if previous == version => {}

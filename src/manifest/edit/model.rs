@@ -31,6 +31,14 @@ pub enum ManifestChange {
         /// The version it points at.
         version: u64,
     },
+    /// `alias` names the version `selector` names (`set-alias MODEL ALIAS run:ID`);
+    /// reconcile registers it when no version matches.
+    SelectAlias {
+        /// The alias name.
+        alias: String,
+        /// The selector written as its value.
+        selector: crate::manifest::Selector,
+    },
     /// `alias` leaves `aliases` (reconcile then deletes it from the registry).
     DeleteAlias {
         /// The alias name.
@@ -111,12 +119,13 @@ pub fn edit_model(
     if declared.spec.stages.is_some() && intended.stages.is_none() {
         splices.extend(spec_text.remove("stages")?);
     }
-    if intended.aliases != declared.spec.aliases {
+    let (aliases_before, aliases_after) = (alias_texts(&declared.spec)?, alias_texts(&intended)?);
+    if aliases_after != aliases_before {
         splices.extend(alias_splices(
             &spec_text,
             &spec_node,
-            declared.spec.aliases.as_ref(),
-            intended.aliases.as_ref().unwrap_or(&BTreeMap::new()),
+            aliases_before.as_ref(),
+            aliases_after.as_ref().unwrap_or(&BTreeMap::new()),
         )?);
     }
     let prefer = |spec: &ModelSpec| spec.serving.as_ref().and_then(|s| s.prefer.clone());
@@ -190,13 +199,28 @@ impl ManifestChange {
                 spec.aliases
                     .get_or_insert_with(BTreeMap::new)
                     .insert(alias.clone(), *version);
+                spec.selectors.remove(&Target::Alias(alias.clone()));
+            }
+            ManifestChange::SelectAlias { alias, selector } => {
+                if let Err(problem) = validate_alias_name(alias) {
+                    return Err(EditError::InvalidAlias {
+                        alias: alias.clone(),
+                        problem,
+                    });
+                }
+                spec.aliases.get_or_insert_with(BTreeMap::new).remove(alias);
+                spec.selectors.insert(
+                    Target::Alias(alias.clone()),
+                    std::collections::BTreeSet::from([selector.clone()]),
+                );
             }
             ManifestChange::DeleteAlias { alias } => {
-                let removed = spec
+                let removed_number = spec
                     .aliases
                     .as_mut()
                     .and_then(|aliases| aliases.remove(alias));
-                if removed.is_none() {
+                let removed_selector = spec.selectors.remove(&Target::Alias(alias.clone()));
+                if removed_number.is_none() && removed_selector.is_none() {
                     return Ok(Some(format!("alias `{alias}` is not declared")));
                 }
             }
@@ -230,11 +254,52 @@ pub(super) fn stage_splices(
 }
 
 /// The splices that turn `before` (`None`: no `aliases` key) into `after`.
+/// The value of each alias of `spec` as it is written: `3`, `{run: ID}`; `None` when
+/// `aliases` is not declared.
+fn alias_texts(spec: &ModelSpec) -> Result<Option<BTreeMap<String, String>>> {
+    let Some(numbers) = &spec.aliases else {
+        return Ok(None);
+    };
+    let mut texts: BTreeMap<String, String> = numbers
+        .iter()
+        .map(|(alias, version)| (alias.clone(), version.to_string()))
+        .collect();
+    for (target, selectors) in &spec.selectors {
+        if let (Target::Alias(alias), Some(selector)) = (target, selectors.first()) {
+            texts.insert(alias.clone(), selector_text(selector)?);
+        }
+    }
+    Ok(Some(texts))
+}
+
+/// A selector as a flow mapping: `{run: 8f2c…}`, `{run: ID, artifactPath: clf}`,
+/// `{loggedModel: m-…}` (ids quoted when YAML would read them as numbers).
+fn selector_text(selector: &crate::manifest::Selector) -> Result<String> {
+    use crate::manifest::{DEFAULT_ARTIFACT_PATH, Selector};
+    Ok(match selector {
+        Selector::Run {
+            run_id,
+            artifact_path,
+        } if artifact_path == DEFAULT_ARTIFACT_PATH => format!("{{run: {}}}", yaml_string(run_id)?),
+        Selector::Run {
+            run_id,
+            artifact_path,
+        } => format!(
+            "{{run: {}, artifactPath: {}}}",
+            yaml_string(run_id)?,
+            yaml_string(artifact_path)?
+        ),
+        Selector::LoggedModel { model_id } => {
+            format!("{{loggedModel: {}}}", yaml_string(model_id)?)
+        }
+    })
+}
+
 fn alias_splices(
     spec: &MappingText<'_>,
     spec_node: &yaml_edit::Mapping,
-    before: Option<&BTreeMap<String, u64>>,
-    after: &BTreeMap<String, u64>,
+    before: Option<&BTreeMap<String, String>>,
+    after: &BTreeMap<String, String>,
 ) -> Result<Vec<Splice>> {
     let Some(before) = before else {
         // No `aliases` yet: one new entry holding them all.
@@ -277,12 +342,12 @@ fn alias_splices(
     for (alias, version) in after {
         if before.contains_key(alias) {
             if before.get(alias) != Some(version) {
-                splices.extend(aliases.set(alias, &yaml_string(alias)?, &version.to_string())?);
+                splices.extend(aliases.set(alias, &yaml_string(alias)?, version)?);
             }
         } else if let Some(old) = removed.next() {
-            splices.extend(aliases.rename(old, &yaml_string(alias)?, &version.to_string())?);
+            splices.extend(aliases.rename(old, &yaml_string(alias)?, version)?);
         } else {
-            splices.extend(aliases.set(alias, &yaml_string(alias)?, &version.to_string())?);
+            splices.extend(aliases.set(alias, &yaml_string(alias)?, version)?);
         }
     }
     for alias in removed {

@@ -28,7 +28,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `mlreg watch --dir DIR --listen 127.0.0.1:0 --log-format json ARGS...` against
-    /// `registry_uri` and waits until it has bound its address.
+    /// `registry_uri` (ARGS may name another `--listen`) and waits until it has bound its
+    /// address.
     pub fn start(registry_uri: &str, dir: &Path, args: &[&str]) -> Daemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mlreg"));
         command
@@ -41,18 +42,27 @@ impl Daemon {
     }
 
     /// Like [`Daemon::start`], from a prepared command (binary and environment).
-    pub fn spawn(mut command: Command, dir: &Path, args: &[&str]) -> Daemon {
+    pub fn spawn(command: Command, dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::launch(command, Some(dir), args)
+    }
+
+    /// Like [`Daemon::spawn`] without `--dir`: the command's working directory or its
+    /// project file (`--env`) says where the manifests are.
+    pub fn spawn_in_project(command: Command, args: &[&str]) -> Daemon {
+        Daemon::launch(command, None, args)
+    }
+
+    fn launch(mut command: Command, dir: Option<&Path>, args: &[&str]) -> Daemon {
+        command.env("RUST_LOG", "info").arg("watch");
+        // A free port unless the test chose one (to give it to MLflow before the start).
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        command.args(["--log-format", "json"]);
+        if let Some(dir) = dir {
+            command.arg("--dir").arg(dir);
+        }
         command
-            .env("RUST_LOG", "info")
-            .args([
-                "watch",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--dir",
-            ])
-            .arg(dir)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
