@@ -395,8 +395,9 @@ pub struct MigrateArgs {
 pub struct SetStageArgs {
     /// The registered model.
     pub model: String,
-    /// The version number.
-    pub version: u64,
+    /// The version: a number, `run:RUN_ID` (`run:RUN_ID/ARTIFACT_PATH`) or a logged model id
+    /// `m-…` (reconcile registers the version when none matches).
+    pub version: crate::manifest::VersionRef,
     /// Staging, Production, or Archived/None to take the version out of `stages`.
     pub stage: Stage,
     /// The desired-state directory.
