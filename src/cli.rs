@@ -115,7 +115,7 @@ pub enum Command {
     /// Edit the manifest to promote: @challenger → @champion, Staging → Production, or
     /// between a stage and an alias; print the diff.
     Promote(PromoteArgs),
-    /// Edit the manifest to put VERSION in STAGE; print the diff.
+    /// Edit the manifest to put VERSION (a number, run:ID or m-ID) in STAGE; print the diff.
     SetStage(SetStageArgs),
     /// Edit the manifest to point ALIAS at VERSION (or remove it with --delete); print the diff.
     SetAlias(SetAliasArgs),
