@@ -115,7 +115,7 @@ pub enum Command {
     /// Edit the manifest to promote: @challenger → @champion, Staging → Production, or
     /// between a stage and an alias; print the diff.
     Promote(PromoteArgs),
-    /// Edit the manifest to put VERSION in STAGE; print the diff.
+    /// Edit the manifest to put VERSION (a number, run:ID or m-ID) in STAGE; print the diff.
     SetStage(SetStageArgs),
     /// Edit the manifest to point ALIAS at VERSION (or remove it with --delete); print the diff.
     SetAlias(SetAliasArgs),
@@ -395,8 +395,9 @@ pub struct MigrateArgs {
 pub struct SetStageArgs {
     /// The registered model.
     pub model: String,
-    /// The version number.
-    pub version: u64,
+    /// The version: a number, `run:RUN_ID` (`run:RUN_ID/ARTIFACT_PATH`) or a logged model id
+    /// `m-…` (reconcile registers the version when none matches).
+    pub version: crate::manifest::VersionRef,
     /// Staging, Production, or Archived/None to take the version out of `stages`.
     pub stage: Stage,
     /// The desired-state directory.

@@ -318,8 +318,8 @@ pub struct PromoteSettings {
 pub struct SetStageSettings {
     /// The registered model.
     pub model: String,
-    /// The version number.
-    pub version: u64,
+    /// The version: a number, or a selector (`run:ID`, `m-ID`).
+    pub version: crate::manifest::VersionRef,
     /// Where it goes (`None`/`Archived`: out of `stages`).
     pub stage: Stage,
     /// Add next to the versions already in the stage.

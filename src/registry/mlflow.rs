@@ -395,8 +395,7 @@ impl MlflowClient {
             .get_or_try_init(|| async {
                 let mut call = Call::get(endpoint::GET_WORKSPACE, Vec::new());
                 call.segment = Some(workspace.clone());
-                let answer: Result<serde_json::Value> =
-                    Box::pin(self.call_counting(&call)).await.0;
+                let answer: Result<serde_json::Value> = Box::pin(self.call_counting(&call)).await.0;
                 match answer {
                     Ok(_) => Ok(()),
                     Err(error) => Err(workspace_error(&workspace, error)),

@@ -1010,8 +1010,11 @@ async fn a_logged_model_the_server_does_not_have_is_refused_before_anything_is_a
         ),
     )
     .expect("write manifest");
-    let (code, stdout, stderr) =
-        support::output(support::mlreg().args(["reconcile", "--dir"]).arg(dir.path()));
+    let (code, stdout, stderr) = support::output(
+        support::mlreg()
+            .args(["reconcile", "--dir"])
+            .arg(dir.path()),
+    );
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
         format!("{stdout}{stderr}").contains(&format!("logged model `{id}` does not exist")),

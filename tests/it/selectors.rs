@@ -539,3 +539,102 @@ async fn set_alias_with_a_run_writes_the_selector_and_reconcile_registers_it() {
     assert_eq!(model.aliases.get("challenger"), None);
     assert_eq!(model.versions.len(), 1);
 }
+
+/// `set-stage MODEL run:ID STAGE` writes the selector into the manifest (comments kept), a
+/// reconcile registers the run's model into that stage, a second one changes nothing; moving
+/// the selector to Production moves the same version, registering nothing again.
+#[tokio::test]
+async fn set_stage_with_a_run_writes_the_selector_and_reconcile_registers_it_into_the_stage() {
+    use mlreg::stage::Stage::{Archived, Production};
+    let client = support::client();
+    let uri = &support::server().uri;
+    let name = support::unique("select-stage");
+    let logged = log_models(2, "model").await;
+    let (live, next) = (&logged[0].run_id, &logged[1].run_id);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(
+        &file,
+        format!(
+            "# fraud detector\napiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: {{run: {live}}}   # live\n    Staging: []   # set by the pipeline\n"
+        ),
+    )
+    .expect("write manifest");
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stages(&read_model(&client, &name).await),
+        vec![(1, Production)]
+    );
+
+    let (code, stdout, stderr) = mlreg(
+        uri,
+        dir.path(),
+        &["set-stage", &name, &format!("run:{next}"), "Staging"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&file).expect("read manifest");
+    assert_eq!(
+        text,
+        format!(
+            "# fraud detector\napiVersion: mlreg/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  stages:\n    Production: {{run: {live}}}   # live\n    Staging: {{run: {next}}}   # set by the pipeline\n"
+        )
+    );
+    // Setting it again changes nothing; a malformed selector is refused, nothing written.
+    let (code, stdout, stderr) = mlreg(
+        uri,
+        dir.path(),
+        &["set-stage", &name, &format!("run:{next}"), "Staging"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) =
+        mlreg(uri, dir.path(), &["set-stage", &name, "m-", "Staging"], &[]);
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("`m-` is not a version"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read manifest"), text);
+
+    let short: String = next.chars().take(7).collect();
+    let (code, plan, stderr) = mlreg(uri, dir.path(), &["plan"], &[]);
+    assert_eq!(code, 0, "{plan}{stderr}");
+    assert!(
+        plan.contains(&format!("+ register from run {short} → Staging")),
+        "{plan}"
+    );
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let model = read_model(&client, &name).await;
+    assert_eq!(stages(&model), vec![(1, Production), (2, Staging)]);
+    assert_eq!(&model.versions[&2].run_id, next);
+    assert_eq!(versions_of_run(&model, next), vec![2]);
+
+    // Nothing left to do, nothing written.
+    let (code, json, stderr) = mlreg(uri, dir.path(), &["plan", "--output", "json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(json_changes(&parse_json(&json), &name).is_empty(), "{json}");
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(read_model(&client, &name).await, model);
+
+    // The selector moves to Production, replacing the live one: the same version moves.
+    let (code, stdout, stderr) = mlreg(
+        uri,
+        dir.path(),
+        &["set-stage", &name, &format!("run:{next}"), "Production"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&file).expect("read manifest");
+    assert!(
+        text.contains(&format!(
+            "    Production: {{run: {next}}}   # live\n    Staging: []   # set by the pipeline\n"
+        )),
+        "{text}"
+    );
+    let (code, stdout, stderr) = mlreg(uri, dir.path(), &["reconcile"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let model = read_model(&client, &name).await;
+    assert_eq!(stages(&model), vec![(1, Archived), (2, Production)]);
+    assert_eq!(model.versions.len(), 2);
+}

@@ -41,7 +41,7 @@ mod verify;
 use std::collections::BTreeMap;
 use std::io;
 
-use super::{DesiredModel, DesiredState, ModelSpec, ReplaceError};
+use super::{DesiredModel, DesiredState, ModelSpec, ReplaceError, VersionRef};
 use crate::stage::Stage;
 
 pub use change::StageChange;
@@ -72,6 +72,49 @@ pub fn edit_stages(
     change: &StageChange,
 ) -> Result<EditOutcome> {
     edit_model(desired, model, &[ManifestChange::Stages(*change)])
+}
+
+/// The edit of `set-stage MODEL VERSION STAGE`: `version` (a number or a selector) goes to
+/// `stage` (Staging or Production) and leaves the other stage, replacing what `stage` held
+/// unless `keep_existing`; Archived or None take it out of `stages`. A number on a model
+/// whose stages hold no selector is spliced in the style of the file ([`edit_stages`]);
+/// otherwise each stage whose content changes has its value written again
+/// ([`ManifestChange::PlaceVersion`]). Verified either way.
+pub fn set_stage(
+    desired: &DesiredState,
+    model: &str,
+    version: &VersionRef,
+    stage: Stage,
+    keep_existing: bool,
+) -> Result<EditOutcome> {
+    let declared = declared_model(desired, model)?;
+    let stage_selectors = declared
+        .spec
+        .selectors
+        .keys()
+        .any(|target| matches!(target, crate::target::Target::Stage(_)));
+    match version {
+        VersionRef::Number(number) if !stage_selectors => {
+            let change = match stage {
+                Stage::Staging | Stage::Production => StageChange::Place {
+                    version: *number,
+                    stage,
+                    keep_existing,
+                },
+                Stage::None | Stage::Archived => StageChange::Remove { version: *number },
+            };
+            edit_stages(desired, model, &change)
+        }
+        _ => edit_model(
+            desired,
+            model,
+            &[ManifestChange::PlaceVersion {
+                version: version.clone(),
+                stage,
+                keep_existing,
+            }],
+        ),
+    }
 }
 
 /// Writes `edit.after` over `edit.file` atomically (see
@@ -111,12 +154,12 @@ pub fn describe_change(before: &ModelSpec, after: &ModelSpec) -> String {
         (Some(_), None) => {
             parts.push("no `stages` any more (mlreg leaves stages alone)".to_owned())
         }
-        (old, new) if old != new => parts.push(format!(
-            "{} (was {})",
-            describe(&stage_versions(after)),
-            describe(&stage_versions(before))
-        )),
-        _ => {}
+        _ => {
+            let (old, new) = (describe_stages(before), describe_stages(after));
+            if old != new {
+                parts.push(format!("{new} (was {old})"));
+            }
+        }
     }
     // Each alias's value as people read it: a number, or a selector (`run 8f2c…`).
     let values = |spec: &ModelSpec| -> BTreeMap<String, String> {
@@ -167,6 +210,39 @@ pub fn describe_change(before: &ModelSpec, after: &ModelSpec) -> String {
     } else {
         parts.join("; ")
     }
+}
+
+/// Says, for people, what each stage of `spec` holds, selectors included:
+/// `Production: 3, Staging: run 8f2c1a9`.
+fn describe_stages(spec: &ModelSpec) -> String {
+    if spec.selectors.is_empty() {
+        return describe(&stage_versions(spec));
+    }
+    Stage::DECLARABLE
+        .iter()
+        .map(|stage| {
+            let mut items: Vec<String> = spec
+                .versions_in(*stage)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let target = crate::target::Target::Stage(*stage);
+            items.extend(
+                spec.selectors
+                    .get(&target)
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.short()),
+            );
+            let held = match items.as_slice() {
+                [] => "none".to_owned(),
+                [one] => one.clone(),
+                many => format!("[{}]", many.join(", ")),
+            };
+            format!("{stage}: {held}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `none`, `3` or `[4, 5]`.

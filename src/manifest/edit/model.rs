@@ -16,7 +16,10 @@ use super::mapping::{MappingText, yaml_string};
 use super::splice::{self, Splice};
 use super::verify::{stages_of, verify_spec};
 use super::{EditError, EditOutcome, Result, same_versions, stage_versions};
-use crate::manifest::{DesiredModel, DesiredState, ModelSpec, Serving, validate_alias_name};
+use crate::manifest::{
+    DesiredModel, DesiredState, ModelSpec, Serving, VersionRef, validate_alias_name,
+};
+use crate::stage::Stage;
 use crate::target::Target;
 
 /// One change to a model's manifest.
@@ -43,6 +46,19 @@ pub enum ManifestChange {
     DeleteAlias {
         /// The alias name.
         alias: String,
+    },
+    /// `version` (a number or a selector) goes to `stage` and leaves the other stage, as
+    /// [`StageChange::Place`] does for a number; `Archived`/`None`: it leaves `stages`.
+    /// Used when a selector is involved (`set-stage MODEL run:ID Staging`, or a model whose
+    /// stages already hold one): every stage whose content changes has its whole value
+    /// written again (a scalar for one entry, a flow list for more, `[]` for none).
+    PlaceVersion {
+        /// The version number or selector.
+        version: crate::manifest::VersionRef,
+        /// Staging or Production; Archived or None to take it out of `stages`.
+        stage: crate::stage::Stage,
+        /// Add it next to what `stage` holds instead of replacing that.
+        keep_existing: bool,
     },
     /// `serving.prefer` becomes these targets.
     Prefer(Vec<Target>),
@@ -81,11 +97,17 @@ pub fn edit_model(
     // 1. The intended spec.
     let mut intended = declared.spec.clone();
     let mut stage_change = None;
+    let mut placed = false;
     let mut unchanged = Vec::new();
     for change in changes {
-        if let ManifestChange::Stages(stage) = change
-            && stage_change.replace(*stage).is_some()
-        {
+        let second = match change {
+            ManifestChange::Stages(stage) => stage_change.replace(*stage).is_some() || placed,
+            ManifestChange::PlaceVersion { .. } => {
+                std::mem::replace(&mut placed, true) || stage_change.is_some()
+            }
+            _ => false,
+        };
+        if second {
             return Err(EditError::Unsupported {
                 location: file.display().to_string(),
                 what: "two stage changes in one edit".to_owned(),
@@ -115,6 +137,14 @@ pub fn edit_model(
         && intended.stages.is_some()
     {
         splices.extend(stage_splices(text, &file, declared, stage)?);
+    }
+    if placed && intended.stages.is_some() {
+        splices.extend(stage_value_splices(
+            &spec_text,
+            &spec_node,
+            &declared.spec,
+            &intended,
+        )?);
     }
     if declared.spec.stages.is_some() && intended.stages.is_none() {
         splices.extend(spec_text.remove("stages")?);
@@ -224,6 +254,19 @@ impl ManifestChange {
                     return Ok(Some(format!("alias `{alias}` is not declared")));
                 }
             }
+            ManifestChange::PlaceVersion {
+                version,
+                stage,
+                keep_existing,
+            } => {
+                if spec.stages.is_none() {
+                    return Err(EditError::NoStages {
+                        model: declared.name.clone(),
+                        file: declared.file().to_path_buf(),
+                    });
+                }
+                return Ok(place_version(spec, version, *stage, *keep_existing));
+            }
             ManifestChange::Prefer(targets) => {
                 spec.serving.get_or_insert_with(Serving::default).prefer = Some(targets.clone());
             }
@@ -231,6 +274,128 @@ impl ManifestChange {
         }
         Ok(None)
     }
+}
+
+/// Puts `version` in `stage` of `spec` (out of `stages` for Archived/None), numbers in
+/// `stages` and selectors in `selectors`; says why when nothing changes.
+fn place_version(
+    spec: &mut ModelSpec,
+    version: &VersionRef,
+    stage: Stage,
+    keep_existing: bool,
+) -> Option<String> {
+    let holds = |spec: &ModelSpec, stage: Stage| match version {
+        VersionRef::Number(number) => spec.versions_in(stage).contains(number),
+        VersionRef::Select(selector) => spec
+            .selectors
+            .get(&Target::Stage(stage))
+            .is_some_and(|selectors| selectors.contains(selector)),
+    };
+    if stage.is_declarable() && holds(spec, stage) {
+        return Some(format!("{version} is already declared in {stage}"));
+    }
+    if !stage.is_declarable() && !Stage::DECLARABLE.iter().any(|s| holds(spec, *s)) {
+        return Some(format!("{version} is not declared in any stage"));
+    }
+    for other in Stage::DECLARABLE {
+        let clear = other == stage && !keep_existing;
+        if let Some(numbers) = spec.stages.as_mut().and_then(|s| s.get_mut(other)) {
+            if clear {
+                numbers.clear();
+            } else if let VersionRef::Number(number) = version {
+                numbers.remove(number);
+            }
+        }
+        let target = Target::Stage(other);
+        if let Some(selectors) = spec.selectors.get_mut(&target) {
+            if clear {
+                selectors.clear();
+            } else if let VersionRef::Select(selector) = version {
+                selectors.remove(selector);
+            }
+            if selectors.is_empty() {
+                spec.selectors.remove(&target);
+            }
+        }
+    }
+    if stage.is_declarable() {
+        match version {
+            VersionRef::Number(number) => {
+                if let Some(numbers) = spec.stages.as_mut().and_then(|s| s.get_mut(stage)) {
+                    numbers.insert(*number);
+                }
+            }
+            VersionRef::Select(selector) => {
+                spec.selectors
+                    .entry(Target::Stage(stage))
+                    .or_default()
+                    .insert(selector.clone());
+            }
+        }
+    }
+    None
+}
+
+/// What each declarable stage of `spec` holds, as written in a stage's value: numbers
+/// ascending, then selectors (`{run: ID}`).
+fn stage_texts(spec: &ModelSpec) -> Result<BTreeMap<Stage, Vec<String>>> {
+    let mut texts = BTreeMap::new();
+    for stage in Stage::DECLARABLE {
+        let mut items: Vec<String> = spec
+            .versions_in(stage)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for selector in spec
+            .selectors
+            .get(&Target::Stage(stage))
+            .into_iter()
+            .flatten()
+        {
+            items.push(selector_text(selector)?);
+        }
+        texts.insert(stage, items);
+    }
+    Ok(texts)
+}
+
+/// The splices that write again the value of each stage whose content differs between
+/// `before` and `after`: one entry as a scalar or flow mapping, more as a flow list, none as
+/// `[]` (the key is kept: an exhaustive, empty stage). A missing stage is added with its
+/// siblings' key spelling (`staging` when they are written in lower case).
+fn stage_value_splices(
+    spec_text: &MappingText<'_>,
+    spec_node: &yaml_edit::Mapping,
+    before: &ModelSpec,
+    after: &ModelSpec,
+) -> Result<Vec<Splice>> {
+    let stages = spec_text
+        .child(spec_node, "stages")?
+        .ok_or_else(|| spec_text.unsupported(0, "`spec.stages` is not a plain mapping"))?;
+    let (old, new) = (stage_texts(before)?, stage_texts(after)?);
+    let written: Vec<(Stage, String)> = stages
+        .keys()
+        .filter_map(|key| Some((key.parse::<Stage>().ok()?, key.clone())))
+        .collect();
+    let lower = !written.is_empty() && written.iter().all(|(_, key)| *key == key.to_lowercase());
+    let mut splices = Vec::new();
+    for (stage, items) in &new {
+        if old.get(stage) == Some(items) {
+            continue;
+        }
+        let value = match items.as_slice() {
+            [] => "[]".to_owned(),
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let key = match written.iter().find(|(s, _)| s == stage) {
+            Some((_, key)) => key.clone(),
+            None if lower => stage.as_str().to_lowercase(),
+            None => stage.as_str().to_owned(),
+        };
+        splices.extend(stages.set(&key, &key, &value)?);
+    }
+    Ok(splices)
 }
 
 /// The splices of a stage change, in the style of the file's `stages`.
@@ -543,5 +708,138 @@ mod tests {
             ),
             Err(EditError::NoStages { .. })
         ));
+    }
+
+    fn staged(text: &str, version: &str, stage: Stage, keep_existing: bool) -> EditOutcome {
+        let directory = tempfile::tempdir().expect("temp dir");
+        std::fs::write(directory.path().join("m.yaml"), text).expect("write");
+        let desired = load_dir(directory.path()).expect("valid manifests");
+        let version: VersionRef = version.parse().expect("a version");
+        super::super::set_stage(&desired, "m", &version, stage, keep_existing).expect("edit")
+    }
+
+    fn staged_text(text: &str, version: &str, stage: Stage) -> String {
+        match staged(text, version, stage, false) {
+            EditOutcome::Edited(edit) => edit.after,
+            EditOutcome::Unchanged(why) => panic!("unchanged: {why}"),
+        }
+    }
+
+    const RUN: &str = "8f2c1a9e0b7d4e55";
+
+    #[test]
+    fn a_selector_replaces_a_stages_numbers_and_keeps_comments() {
+        let text = format!(
+            "# owned by risk\n{HEAD}  stages:\n    Production: 3          # serving\n    Staging: [4, 5]        # candidates\n  aliases:\n    champion: 3   # keep\n"
+        );
+        assert_eq!(
+            staged_text(&text, &format!("run:{RUN}"), Stage::Staging),
+            format!(
+                "# owned by risk\n{HEAD}  stages:\n    Production: 3          # serving\n    Staging: {{run: {RUN}}}        # candidates\n  aliases:\n    champion: 3   # keep\n"
+            )
+        );
+        // A block list becomes the one selector; the other stage's lines are kept.
+        let text = format!(
+            "{HEAD}  stages:\n    Staging:\n      - 4\n      - 5\n    # the live one\n    Production: 3\n"
+        );
+        assert_eq!(
+            staged_text(&text, "run:abc/clf", Stage::Staging),
+            format!(
+                "{HEAD}  stages:\n    Staging: {{run: abc, artifactPath: clf}}\n    # the live one\n    Production: 3\n"
+            )
+        );
+        // A missing stage is added in its siblings' spelling.
+        let text = format!("{HEAD}  stages:\n    production: 3\n");
+        assert_eq!(
+            staged_text(&text, "m-5d88", Stage::Staging),
+            format!("{HEAD}  stages:\n    production: 3\n    staging: {{loggedModel: m-5d88}}\n")
+        );
+    }
+
+    #[test]
+    fn a_number_replaces_a_selector() {
+        let text = format!(
+            "{HEAD}  stages:\n    Production: 3    # serving\n    Staging: {{run: {RUN}}}   # from CI\n"
+        );
+        assert_eq!(
+            staged_text(&text, "5", Stage::Staging),
+            format!(
+                "{HEAD}  stages:\n    Production: 3    # serving\n    Staging: 5   # from CI\n"
+            )
+        );
+        // The number leaves the other stage, the selector stays where it is.
+        let text =
+            format!("{HEAD}  stages:\n    Production: [3, {{run: {RUN}}}]\n    Staging: 4\n");
+        assert_eq!(
+            staged_text(&text, "3", Stage::Staging),
+            format!("{HEAD}  stages:\n    Production: {{run: {RUN}}}\n    Staging: 3\n")
+        );
+    }
+
+    #[test]
+    fn a_selector_moves_between_stages() {
+        let text =
+            format!("{HEAD}  stages: {{Staging: {{run: {RUN}}}, Production: 3}}   # one line\n");
+        assert_eq!(
+            staged_text(&text, &format!("run:{RUN}"), Stage::Production),
+            format!("{HEAD}  stages: {{Staging: [], Production: {{run: {RUN}}}}}   # one line\n")
+        );
+        let text =
+            format!("{HEAD}  stages:\n    Staging: [4, {{run: {RUN}}}]\n    Production: 3\n");
+        match staged(&text, &format!("run:{RUN}"), Stage::Production, true) {
+            EditOutcome::Edited(edit) => assert_eq!(
+                edit.after,
+                format!("{HEAD}  stages:\n    Staging: 4\n    Production: [3, {{run: {RUN}}}]\n")
+            ),
+            EditOutcome::Unchanged(why) => panic!("unchanged: {why}"),
+        }
+        // Archived takes it out of `stages`.
+        assert_eq!(
+            staged_text(&text, &format!("run:{RUN}"), Stage::Archived),
+            format!("{HEAD}  stages:\n    Staging: 4\n    Production: 3\n")
+        );
+    }
+
+    #[test]
+    fn selector_stage_edits_that_change_nothing_or_cannot_be_made() {
+        let text = format!("{HEAD}  stages:\n    Staging: {{run: {RUN}}}\n");
+        assert!(matches!(
+            staged(&text, &format!("run:{RUN}"), Stage::Staging, false),
+            EditOutcome::Unchanged(_)
+        ));
+        assert!(matches!(
+            staged(&text, "m-1", Stage::None, false),
+            EditOutcome::Unchanged(_)
+        ));
+        // A different artifact path is a different selector.
+        assert!(matches!(
+            staged(&text, &format!("run:{RUN}/clf"), Stage::Staging, false),
+            EditOutcome::Edited(_)
+        ));
+        let directory = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            directory.path().join("m.yaml"),
+            format!("{HEAD}  description: no stages\n"),
+        )
+        .expect("write");
+        let desired = load_dir(directory.path()).expect("valid manifests");
+        let version: VersionRef = format!("run:{RUN}").parse().expect("a version");
+        assert!(matches!(
+            super::super::set_stage(&desired, "m", &version, Stage::Staging, false),
+            Err(EditError::NoStages { .. })
+        ));
+    }
+
+    #[test]
+    fn the_change_is_described_with_its_selector() {
+        let text = format!("{HEAD}  stages:\n    Staging: 4\n");
+        let EditOutcome::Edited(edit) = staged(&text, &format!("run:{RUN}"), Stage::Staging, false)
+        else {
+            panic!("unchanged");
+        };
+        assert_eq!(
+            super::super::describe_change(&edit.spec_before, &edit.spec_after),
+            "Production: none, Staging: run 8f2c1a9 (was Production: none, Staging: 4)"
+        );
     }
 }
