@@ -13,6 +13,8 @@
 #   bench/run.sh --preset shared --quick   the same at 500 x 20, a smoke run; does not touch docs/
 #   bench/run.sh --preset events       webhook heal latency (20 trials) and notification cost
 #                                      (bench/events.py -> docs/benchmarks-events.md)
+#   bench/run.sh --preset gates        plan time with gates on 100 models, 10 promoting, vs without
+#                                      (bench/gates.py -> docs/benchmarks-gates.md)
 # Other options go to the script: bench/bench.py takes --workers W (MLflow server workers,
 # default 4), --reps R, --edits E, --growth 2000,5000,..., --raw-limit N, --raw-scan-limit N,
 # --out FILE; bench/scale.py (--preset shared) takes --models, --managed, --growth, --reps.
@@ -37,7 +39,8 @@ case "$preset" in
          out="docs/benchmarks.md" ;;
   shared) script="scale.py"; args=(); out="docs/benchmarks-scale.md" ;;
   events) script="events.py"; args=(); out="docs/benchmarks-events.md" ;;
-  *) echo "bench/run.sh: unknown preset '$preset' (default, large, shared, events)" >&2; exit 2 ;;
+  gates) script="gates.py"; args=(); out="docs/benchmarks-gates.md" ;;
+  *) echo "bench/run.sh: unknown preset '$preset' (default, large, shared, events, gates)" >&2; exit 2 ;;
 esac
 if [[ "$quick" == 1 ]]; then
   out=""
@@ -45,6 +48,8 @@ if [[ "$quick" == 1 ]]; then
     args=(--models 500 --growth 2000,10000 --reps 3 --resyncs 2)
   elif [[ "$script" == events.py ]]; then
     args=(--trials 5 --reps 3)
+  elif [[ "$script" == gates.py ]]; then
+    args=(--models 20 --promoting 5 --reps 3)
   else
     args=(--models 20 --versions 10 --reps 3 --edits 3 --growth 200,1000,2000
           --baseline-tag-models 2 --raw-limit 300 --raw-scan-limit 300 --raw-single-limit 50)
@@ -55,7 +60,7 @@ while [[ $# -gt 0 ]]; do
     --quick) ;;
     --preset) shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift

@@ -170,6 +170,11 @@ pub struct PlanArgs {
     /// Only this model (repeatable).
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
+    /// Do not list the models no manifest manages. On a large shared registry the listing
+    /// is most of a plan's cost (MLflow's model search returns every model); without it
+    /// the plan reads only the managed models.
+    #[arg(long, env = "MLREG_SKIP_UNMANAGED")]
+    pub skip_unmanaged: bool,
     /// Output format.
     #[arg(long, short, env = "MLREG_OUTPUT", value_enum, default_value_t = PlanOutput::Text)]
     pub output: PlanOutput,

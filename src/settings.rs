@@ -257,6 +257,8 @@ pub struct ReconcileSettings {
     pub dir: PathBuf,
     /// Only these models (empty: all).
     pub models: Vec<String>,
+    /// List the models no manifest manages in the plan (`--skip-unmanaged` turns it off).
+    pub list_unmanaged: bool,
     /// Text, JSON or Markdown.
     pub output: PlanOutput,
     /// Exit 2 when changes are pending.
@@ -542,6 +544,7 @@ impl CommandSettings {
                 registry: registry(global, env),
                 dir: dir(args.dir.dir)?,
                 models: args.models,
+                list_unmanaged: !args.skip_unmanaged,
                 output: args.output,
                 detailed_exitcode: args.detailed_exitcode,
                 dry_run: true,
@@ -555,6 +558,7 @@ impl CommandSettings {
                 registry: registry(global, env),
                 dir: dir(args.plan.dir.dir)?,
                 models: args.plan.models,
+                list_unmanaged: !args.plan.skip_unmanaged,
                 output: args.plan.output,
                 detailed_exitcode: args.plan.detailed_exitcode,
                 dry_run: args.dry_run,
@@ -850,6 +854,7 @@ fn all_environments(
             registry: environment_registry(context.global, context.env, environment),
             dir: relative_to(environment.dir.clone(), context.cwd),
             models: plan.models.clone(),
+            list_unmanaged: !plan.skip_unmanaged,
             output: plan.output,
             detailed_exitcode: plan.detailed_exitcode,
             dry_run,

@@ -109,11 +109,13 @@ pub(super) async fn read(settings: &ReconcileSettings) -> anyhow::Result<Read> {
     };
     let client = client(registry)?;
     // Only the managed (or selected) models are read whole; the rest are listed by name
-    // for the plan's `unmanaged` (DESIGN.md "Scale").
-    let scope = if settings.models.is_empty() {
+    // for the plan's `unmanaged` (DESIGN.md "Scale"), unless `--skip-unmanaged`.
+    let scope = if !settings.models.is_empty() {
+        Scope::only(settings.models.iter().cloned())
+    } else if settings.list_unmanaged {
         Scope::listing_others(desired.models.keys().cloned())
     } else {
-        Scope::only(settings.models.iter().cloned())
+        Scope::only(desired.models.keys().cloned())
     };
     let observed = client
         .scoped_snapshot(&scope)

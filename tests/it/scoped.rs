@@ -131,6 +131,7 @@ async fn a_scoped_plan_reads_only_the_managed_models_and_lists_every_unmanaged_o
     assert_eq!(run.code, Some(0), "{}", run.output());
     let after = client.snapshot().await.expect("whole");
     let document = json(&run.stdout);
+    let full_plan = document.clone();
 
     // The plan: both managed models, promoting version 2.
     assert_eq!(
@@ -193,6 +194,23 @@ async fn a_scoped_plan_reads_only_the_managed_models_and_lists_every_unmanaged_o
         run.stdout
     );
     assert_eq!(document["unmanaged"], Value::Array(vec![]));
+    let recorded = &proxy.recorded()[start..];
+    assert_eq!(recorded.len(), 2, "{recorded:#?}");
+    assert!(recorded.iter().all(|r| r.target.contains(IN_FILTER)));
+
+    // `--skip-unmanaged`: the same plan of every managed model, from the two filtered
+    // searches alone (no listing of the registry's other models).
+    let start = proxy.recorded().len();
+    let mut command = fleet::command(&proxy.uri);
+    command
+        .args(["plan", "--output", "json", "--skip-unmanaged", "--dir"])
+        .arg(dir.path());
+    let run = fleet::run(command).await;
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    let skipped = json(&run.stdout);
+    assert_eq!(skipped["models"], full_plan["models"], "{}", run.stdout);
+    assert_eq!(skipped["summary"], full_plan["summary"], "{}", run.stdout);
+    assert_eq!(skipped["unmanaged"], Value::Array(vec![]));
     let recorded = &proxy.recorded()[start..];
     assert_eq!(recorded.len(), 2, "{recorded:#?}");
     assert!(recorded.iter().all(|r| r.target.contains(IN_FILTER)));
