@@ -560,27 +560,57 @@ pub fn write_json(
 }
 
 /// `changes` (a JSON array, in plan order) with the gate of each change that enters a gated
-/// target: `gate` (target, version, passed) and `gates` (every check). Left as is when the
-/// apply re-planned, as its changes are then no longer the plan's.
+/// target: `gate` (target, version, passed; `targets` lists every gated target the change
+/// enters, since a registration may enter a stage and aliases at once, and `passed` is
+/// theirs together) and `gates` (every check, each naming its `target`). Left as is when
+/// the apply re-planned, as its changes are then no longer the plan's.
 fn with_gates(changes: serde_json::Value, model: &ModelPlan, replanned: bool) -> serde_json::Value {
-    let serde_json::Value::Array(mut items) = changes else {
+    use serde_json::Value;
+    let Value::Array(mut items) = changes else {
         return changes;
     };
     if !replanned {
         for gate in &model.gates {
-            if let Some(serde_json::Value::Object(item)) = items.get_mut(gate.change) {
-                item.insert(
-                    "gate".into(),
-                    serde_json::json!({
-                        "target": gate.target,
-                        "version": (!crate::select::is_placeholder(gate.version)).then_some(gate.version),
-                        "passed": gate.passed(),
-                    }),
-                );
-                item.insert(
-                    "gates".into(),
-                    serde_json::to_value(&gate.checks).unwrap_or(serde_json::Value::Null),
-                );
+            let Some(Value::Object(item)) = items.get_mut(gate.change) else {
+                continue;
+            };
+            let target = serde_json::to_value(&gate.target).unwrap_or(Value::Null);
+            let checks = serde_json::to_value(&gate.checks).unwrap_or(Value::Null);
+            let checks = match checks {
+                Value::Array(checks) => checks
+                    .into_iter()
+                    .map(|mut check| {
+                        if let Value::Object(fields) = &mut check {
+                            fields.insert("target".into(), target.clone());
+                        }
+                        check
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            match item.get_mut("gate") {
+                Some(Value::Object(summary)) => {
+                    let passed = summary.get("passed").and_then(Value::as_bool) == Some(true);
+                    summary.insert("passed".into(), Value::Bool(passed && gate.passed()));
+                    if let Some(Value::Array(targets)) = summary.get_mut("targets") {
+                        targets.push(target);
+                    }
+                    if let Some(Value::Array(all)) = item.get_mut("gates") {
+                        all.extend(checks);
+                    }
+                }
+                _ => {
+                    item.insert(
+                        "gate".into(),
+                        serde_json::json!({
+                            "target": target,
+                            "targets": [target],
+                            "version": (!crate::select::is_placeholder(gate.version)).then_some(gate.version),
+                            "passed": gate.passed(),
+                        }),
+                    );
+                    item.insert("gates".into(), Value::Array(checks));
+                }
             }
         }
     }
@@ -884,6 +914,61 @@ mod tests {
         assert_eq!(value["models"][0]["changes"][0]["reason"], "declared");
         assert_eq!(value["models"][1]["in_sync"], true);
         assert_eq!(value["unmanaged"][0], "legacy");
+    }
+
+    #[test]
+    fn json_shows_every_gated_target_a_change_enters() {
+        use crate::gate::GateCheck;
+        use crate::target::Target;
+        let check = |name: &str, verdict| GateCheck {
+            check: name.into(),
+            expected: ">= 0.9".into(),
+            observed: "0.93".into(),
+            verdict,
+        };
+        let mut plan = sample();
+        // One change entering Production and @champion (as a registration placed in a stage
+        // and an alias at once does): the second gate fails.
+        plan.models[0].gates = vec![
+            GateReport {
+                change: 0,
+                target: Target::Stage(Stage::Production),
+                version: 4,
+                checks: vec![check("metric auc", Verdict::Pass)],
+            },
+            GateReport {
+                change: 0,
+                target: Target::Alias("champion".into()),
+                version: 4,
+                checks: vec![check("tag validated", Verdict::Fail)],
+            },
+        ];
+        let mut out = Vec::new();
+        write_json(&mut out, &plan, None, Stats::default()).expect("write");
+        let value: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        let change = &value["models"][0]["changes"][0];
+        assert_eq!(change["gate"]["target"], "Production", "{change:#}");
+        assert_eq!(
+            change["gate"]["targets"],
+            serde_json::json!(["Production", "@champion"]),
+            "{change:#}"
+        );
+        assert_eq!(change["gate"]["passed"], false, "{change:#}");
+        let checks: Vec<(&str, &str)> = change["gates"]
+            .as_array()
+            .expect("gates")
+            .iter()
+            .map(|check| {
+                (
+                    check["target"].as_str().unwrap_or_default(),
+                    check["check"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            checks,
+            [("Production", "metric auc"), ("@champion", "tag validated")]
+        );
     }
 
     #[test]
