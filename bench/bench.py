@@ -1035,7 +1035,10 @@ Reproduce: `bench/run.sh` (this table; about 10 minutes plus the build), `bench/
 extrapolated). Every figure of a run is also written to `target/bench/results-<time>.json`.
 A large shared registry (5000 × 20, 10 models managed: scoped reads, the daemon's memory, the
 plan's growth to 100 000 versions) has its own run and page: `bench/run.sh --preset shared`,
-[benchmarks-scale.md](benchmarks-scale.md).
+[benchmarks-scale.md](benchmarks-scale.md). Webhook heal latency and what notifications
+cost: `bench/run.sh --preset events`, [benchmarks-events.md](benchmarks-events.md). What
+promotion gates cost a plan: `bench/run.sh --preset gates`,
+[benchmarks-gates.md](benchmarks-gates.md).
 
 ## Machine
 
