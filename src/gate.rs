@@ -112,6 +112,46 @@ impl GateReport {
     }
 }
 
+/// How much of a failing check [`failing_checks`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckLine {
+    /// What entered where, the check and what it expected: a line that stays the same while
+    /// the observed value moves (notifications compare these).
+    Expected,
+    /// Also what was observed, and the verdict (logs, the status page).
+    Observed,
+}
+
+/// The checks of `gates` that did not pass, one line each:
+/// `version 4 → Production: metric auc expected >= 0.9, observed 0.8 (fail)`.
+pub fn failing_checks(gates: &[GateReport], line: CheckLine) -> Vec<String> {
+    gates
+        .iter()
+        .flat_map(|gate| {
+            gate.checks
+                .iter()
+                .filter(|check| !check.verdict.passed())
+                .map(move |check| {
+                    let head = format!(
+                        "{} → {}: {} expected {}",
+                        gate.entering(),
+                        gate.target,
+                        check.check,
+                        check.expected
+                    );
+                    match line {
+                        CheckLine::Expected => head,
+                        CheckLine::Observed => format!(
+                            "{head}, observed {} ({})",
+                            check.observed,
+                            check.verdict.as_str()
+                        ),
+                    }
+                })
+        })
+        .collect()
+}
+
 /// Judges `version` of `model` entering `target` against `gate`.
 pub fn judge(
     gate: &Gate,

@@ -90,23 +90,10 @@ impl Found {
     }
 }
 
-/// The checks of `model`'s gates that did not pass, one line each.
+/// The checks of `model`'s gates that did not pass, one line each (without the observed
+/// values, so a moving value is not a new situation).
 fn failing_checks(model: &ModelPlan) -> Vec<String> {
-    model
-        .gates
-        .iter()
-        .flat_map(|gate| {
-            gate.checks
-                .iter()
-                .filter(|check| !check.verdict.passed())
-                .map(move |check| {
-                    format!(
-                        "version {} → {}: {} expected {}",
-                        gate.version, gate.target, check.check, check.expected
-                    )
-                })
-        })
-        .collect()
+    crate::gate::failing_checks(&model.gates, crate::gate::CheckLine::Expected)
 }
 
 /// What was already sent, per model, so the same situation is not sent twice.

@@ -398,27 +398,7 @@ fn push_event(ring: &mut VecDeque<Recorded>, at: &str, event: Event) {
 
 /// The failing checks of a blocked model, one line.
 pub fn failing_checks(model: &ModelStatus) -> String {
-    model
-        .gates
-        .iter()
-        .flat_map(|gate| {
-            gate.checks
-                .iter()
-                .filter(|check| !check.verdict.passed())
-                .map(move |check| {
-                    format!(
-                        "version {} → {}: {} expected {}, observed {} ({})",
-                        gate.version,
-                        gate.target,
-                        check.check,
-                        check.expected,
-                        check.observed,
-                        check.verdict.as_str()
-                    )
-                })
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    crate::gate::failing_checks(&model.gates, crate::gate::CheckLine::Observed).join("; ")
 }
 
 /// What a reconcile did or found for a model, in a few words.

@@ -239,25 +239,8 @@ impl<'r, R: Registry> Reconciler<'r, R> {
             });
         }
         for model_plan in &blocked {
-            let failing: Vec<String> = model_plan
-                .gates
-                .iter()
-                .flat_map(|gate| {
-                    gate.checks
-                        .iter()
-                        .filter(|check| !check.verdict.passed())
-                        .map(move |check| {
-                            format!(
-                                "version {} → {}: {} expected {}, observed {}",
-                                gate.version,
-                                gate.target,
-                                check.check,
-                                check.expected,
-                                check.observed
-                            )
-                        })
-                })
-                .collect();
+            let failing =
+                crate::gate::failing_checks(&model_plan.gates, crate::gate::CheckLine::Observed);
             tracing::warn!(
                 model = %model_plan.model,
                 checks = %failing.join("; "),
